@@ -1,0 +1,1 @@
+"""The card-wallet service: HTTP app, settings, auth, and the wallet itself."""

@@ -1,0 +1,77 @@
+"""``create_app(settings)``: the Litestar application, its lifespan and its routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
+
+from wallet_api.errors import EXCEPTION_HANDLERS
+from wallet_api.idempotency import IdempotencyMiddleware
+from wallet_api.observability import Observability
+from wallet_api.routes.health import HealthController
+from wallet_api.routes.users import MeController, SignupController
+from wallet_api.services import build_services
+from wallet_api.settings import Settings
+
+log = logging.getLogger("wallet.app")
+
+API_VERSION = "0.1.0"
+ROUTE_HANDLERS = [HealthController, SignupController, MeController]
+
+
+def openapi_config(enabled: bool = True) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Card Wallet API",
+        version=API_VERSION,
+        description=(
+            "Loyalty cards from many retailers in one wallet, rotating one-time codes verified "
+            "at the till, and presence-triggered personal coupons. Errors are RFC 9457 "
+            "problem+json with a stable `code`."
+        ),
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="opaque")
+            }
+        ),
+        path="/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")]
+        if enabled
+        else [],
+    )
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The whole HTTP service; Redis is connected in the lifespan and closed on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        assert settings.redis_url, "resolve the embedded Redis before create_app"
+        redis = Redis.from_url(settings.redis_url, max_connections=256)
+        app.state.services = build_services(settings, redis)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[DefineMiddleware(IdempotencyMiddleware)],
+        openapi_config=openapi_config(settings.docs_enabled),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    # Outermost layer, outside routing, so unmatched paths are logged and counted too.
+    app.asgi_handler = Observability(app.asgi_handler)
+    return app

@@ -1,0 +1,72 @@
+"""Bearer authentication: four kinds of principal, each confined to its own routes.
+
+The token's prefix (``wut_``, ``wpk_``, ``wtk_``, ``wadm_``) names the package that owns the
+credential; that package resolves the token's SHA-256 digest with one Redis GET.  The admin
+token lives only in settings (as a digest) and is compared in constant time.  A missing or
+unknown token is 401; a valid token of the wrong kind is 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import msgspec
+
+from kernel import tokens
+from kernel.errors import Forbidden, Unauthenticated
+
+PrincipalKind = Literal["admin", "partner", "user", "terminal"]
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    kind: PrincipalKind
+    subject_id: str
+    issuer_id: str | None = None
+    store_id: str | None = None
+
+
+Resolver = Callable[[str], Awaitable[Principal | None]]
+
+
+class WrongPrincipal(Forbidden):
+    code = "wrong_principal"
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+
+
+class Authenticator:
+    """Maps a bearer token to a ``Principal`` through the resolver of its prefix."""
+
+    def __init__(self, admin_token: str) -> None:
+        self._admin_digest = tokens.digest(admin_token)
+        self._resolvers: dict[str, Resolver] = {}
+
+    def register(self, prefix: str, resolver: Resolver) -> None:
+        self._resolvers[prefix] = resolver
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthenticated("send 'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise InvalidToken("the Authorization header must be 'Bearer <token>'")
+        prefix = token.partition("_")[0]
+        token_digest = tokens.digest(token)
+        # The admin token may be any operator-chosen string, so it is checked before prefixes.
+        if tokens.same_digest(token_digest, self._admin_digest):
+            return Principal(kind="admin", subject_id="admin")
+        resolver = self._resolvers.get(prefix)
+        principal = await resolver(token_digest) if resolver else None
+        if principal is None:
+            raise InvalidToken("the token is not valid")
+        return principal
+
+    async def require(self, authorization: str | None, kind: PrincipalKind) -> Principal:
+        principal = await self.authenticate(authorization)
+        if principal.kind != kind:
+            raise WrongPrincipal(f"this route is for {kind} credentials, not {principal.kind}")
+        return principal

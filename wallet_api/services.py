@@ -1,0 +1,69 @@
+"""The composition root: builds every service once per process and wires them together.
+
+This is the only place that knows all packages; it passes cross-package needs in as
+constructor arguments (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from kernel import tokens
+from kernel.clock import Clock, SystemClock
+from kernel.keyring import Keyring, SealedDataFamily
+from kernel.keys import KeySpace
+from wallet_api.auth import Authenticator, Principal
+from wallet_api.idempotency import IdempotencyStore
+from wallet_api.ratelimit import RateLimiter
+from wallet_api.settings import Settings
+from wallet_api.users.personal_data import PersonalDataRegistry
+from wallet_api.users.service import UserService
+from wallet_api.users.store import UserStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    settings: Settings
+    redis: Redis
+    keys: KeySpace
+    keyring: Keyring
+    clock: Clock
+    auth: Authenticator
+    rate_limiter: RateLimiter
+    idempotency: IdempotencyStore
+    personal_data: PersonalDataRegistry
+    users: UserService
+    sealed_families: list[SealedDataFamily]
+
+
+def build_services(settings: Settings, redis: Redis, clock: Clock | None = None) -> Services:
+    assert settings.admin_token and settings.data_keys and settings.index_key
+    keys = KeySpace(settings.key_prefix)
+    clock = clock or SystemClock()
+    users = UserService(UserStore(redis, keys), clock)
+
+    auth = Authenticator(settings.admin_token)
+
+    async def resolve_user(token_digest: str) -> Principal | None:
+        user_id = await users.user_for_token(token_digest)
+        return None if user_id is None else Principal(kind="user", subject_id=user_id)
+
+    auth.register(tokens.USER_PREFIX, resolve_user)
+
+    personal_data = PersonalDataRegistry()
+    personal_data.register(users)
+    return Services(
+        settings=settings,
+        redis=redis,
+        keys=keys,
+        keyring=Keyring.parse(settings.data_keys, settings.index_key),
+        clock=clock,
+        auth=auth,
+        rate_limiter=RateLimiter(redis, keys),
+        idempotency=IdempotencyStore(redis, keys),
+        personal_data=personal_data,
+        users=users,
+        sealed_families=[],
+    )

@@ -1,0 +1,1 @@
+"""Wallet users: anonymous accounts owned by a consumer app install."""
