@@ -38,7 +38,7 @@ MAX_CIRCLE_RADIUS_M: Final = 5000.0
 MAX_POLYGON_RADIUS_M: Final = 25_000.0
 """Bounding radius cap for polygons: bounds the projection error and the geo-index fan-out."""
 MAX_POLYGON_POSITIONS: Final = 200
-"""Each position costs ~0.3 us per evaluation; 200 keeps even a large outline under 60 us."""
+"""Each position costs ~0.3 us per evaluation; 200 keeps even a large outline near 65 us."""
 
 MAX_PLAUSIBLE_SPEED_MPS: Final = 300 / 3.6
 """300 km/h: faster than this between two fixes is a bad fix or a spoofed one."""
@@ -219,7 +219,7 @@ class _PolygonFrame:
         outer_edges = _edges(xy[0])
         _check_holes_inside(outer_edges, xy[1:])
         self.edges = tuple(edge for ring_xy in xy for edge in _edges(ring_xy))
-        self.bounding_radius_m = self._bounding_radius(rings[0], xy[0], lats)
+        self.bounding_radius_m = self._bounding_radius(rings[0], xy[0])
 
     def _project_ring(
         self, ring: Sequence[tuple[float, float]], lons: list[float], lon0: float
@@ -230,18 +230,15 @@ class _PolygonFrame:
         ]
 
     def _bounding_radius(
-        self, ring: Sequence[tuple[float, float]], xy: list[tuple[float, float]], lats: list[float]
+        self, ring: Sequence[tuple[float, float]], xy: list[tuple[float, float]]
     ) -> float:
-        # The farthest point of a straight edge from the centre is one of its ends (in the
-        # plane); the slack covers the projection's east-west scale error at the far latitude.
-        far = max(
+        # The farthest point of an edge from the centre is one of its ends, so vertices
+        # suffice; taking the larger of the planar and great-circle distance covers both the
+        # region this module evaluates and the one the geo index measures.
+        radius = max(
             max(math.hypot(x, y), haversine_m(self.lat0, self.lon0, lat, lon))
             for (lon, lat), (x, y) in zip(ring, xy, strict=True)
         )
-        half_extent = (max(lats) - min(lats)) / 2 * _DEG
-        worst_lat = min(max(abs(v) for v in lats) * _DEG, math.pi / 2 - 1e-6)
-        slack = 1.001 + 2 * math.tan(worst_lat) * half_extent
-        radius = far * slack + 1.0
         if radius > MAX_POLYGON_RADIUS_M:
             raise ValueError(
                 f"polygon is too large: it reaches {radius:.0f} m from its centre "
@@ -406,8 +403,8 @@ def classify(
 
     - inside:  ``accuracy_m <= 2 * fence_radius_m`` and ``distance_m + accuracy_m / 2 <= 0``
       (the fix is at least half its accuracy radius inside the boundary). For a circle the
-      second condition becomes unreachable exactly where the first cuts off, so a fix whose
-      accuracy circle dwarfs the fence is never evidence of being inside.
+      second condition alone already fails beyond 2x the radius (no point is deeper than
+      the radius); the explicit cap keeps the promise whatever radius the caller passes.
     - outside: ``distance_m > margin + accuracy_m`` with ``margin = exit_margin_m`` or
       ``default_exit_margin_m(fence_radius_m)``: the whole accuracy circle is past the margin.
     - unknown: anything between (the hysteresis band), and fixes with a negative or NaN

@@ -16,7 +16,10 @@ from redis.asyncio import Redis
 from wallet_api.errors import EXCEPTION_HANDLERS
 from wallet_api.idempotency import IdempotencyMiddleware
 from wallet_api.observability import Observability
+from wallet_api.routes.admin import AdminIssuersController
+from wallet_api.routes.catalogue import CatalogueController
 from wallet_api.routes.health import HealthController
+from wallet_api.routes.partner_program import PartnerProgramController
 from wallet_api.routes.users import MeController, SignupController
 from wallet_api.services import build_services
 from wallet_api.settings import Settings
@@ -24,7 +27,14 @@ from wallet_api.settings import Settings
 log = logging.getLogger("wallet.app")
 
 API_VERSION = "0.1.0"
-ROUTE_HANDLERS = [HealthController, SignupController, MeController]
+ROUTE_HANDLERS = [
+    HealthController,
+    SignupController,
+    MeController,
+    AdminIssuersController,
+    PartnerProgramController,
+    CatalogueController,
+]
 
 
 def openapi_config(enabled: bool = True) -> OpenAPIConfig:

@@ -1,4 +1,9 @@
-"""Litestar dependencies: the services container and the four principal kinds."""
+"""Litestar dependencies and guards: the services container and the four principal kinds.
+
+Every authenticated controller declares both ``guards = [requires(kind)]`` (authentication
+and the kind check, always run) and ``dependencies = <KIND>`` (hands the principal to
+handlers that want it).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
 from wallet_api.auth import Principal, PrincipalKind
 from wallet_api.services import Services
@@ -30,20 +36,29 @@ async def _services(request: AnyRequest) -> Services:
     return services_of(request)
 
 
-def _principal_of(kind: PrincipalKind) -> Callable[[AnyRequest], Awaitable[Principal]]:
-    async def provide(request: AnyRequest) -> Principal:
-        auth = services_of(request).auth
-        return await auth.require(request.headers.get("authorization"), kind)
+def requires(kind: PrincipalKind) -> Guard:
+    """A guard admitting only ``kind`` credentials; it runs whether or not the handler
+    asks for the principal, so no route can forget to authenticate."""
 
-    provide.__name__ = f"require_{kind}"
-    return provide
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        auth = services_of(connection).auth
+        header = connection.headers.get("authorization")
+        connection.state.principal = await auth.require(header, kind)
+
+    guard.__name__ = f"requires_{kind}"
+    return guard
+
+
+async def _principal(request: AnyRequest) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
 
 
 SERVICES = {"services": Provide(_services)}
-USER = {**SERVICES, "user": Provide(_principal_of("user"))}
-PARTNER = {**SERVICES, "partner": Provide(_principal_of("partner"))}
-ADMIN = {**SERVICES, "admin": Provide(_principal_of("admin"))}
-TERMINAL = {**SERVICES, "terminal": Provide(_principal_of("terminal"))}
+USER = {**SERVICES, "user": Provide(_principal)}
+PARTNER = {**SERVICES, "partner": Provide(_principal)}
+ADMIN = {**SERVICES, "admin": Provide(_principal)}
+TERMINAL = {**SERVICES, "terminal": Provide(_principal)}
 
 
 def rate_limited(

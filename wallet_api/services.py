@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from issuers.programs.service import ProgramService
+from issuers.programs.store import ProgramStore
 from kernel import tokens
 from kernel.clock import Clock, SystemClock
 from kernel.keyring import Keyring, SealedDataFamily
@@ -35,6 +37,7 @@ class Services:
     idempotency: IdempotencyStore
     personal_data: PersonalDataRegistry
     users: UserService
+    programs: ProgramService
     sealed_families: list[SealedDataFamily]
 
 
@@ -52,6 +55,16 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
 
     auth.register(tokens.USER_PREFIX, resolve_user)
 
+    programs = ProgramService(ProgramStore(redis, keys), clock)
+
+    async def resolve_partner(token_digest: str) -> Principal | None:
+        key = await programs.issuer_for_key(token_digest)
+        if key is None:
+            return None
+        return Principal(kind="partner", subject_id=key.issuer_id, issuer_id=key.issuer_id)
+
+    auth.register(tokens.PARTNER_PREFIX, resolve_partner)
+
     personal_data = PersonalDataRegistry()
     personal_data.register(users)
     return Services(
@@ -65,5 +78,6 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
         idempotency=IdempotencyStore(redis, keys),
         personal_data=personal_data,
         users=users,
+        programs=programs,
         sealed_families=[],
     )

@@ -171,6 +171,8 @@ def test_an_accuracy_circle_much_larger_than_the_fence_is_never_inside(
     accuracy: float, distance: float
 ) -> None:
     assert classify(distance, accuracy, 20.0, None) == "unknown"
+    # Even when the caller's radius understates how deep the fix is.
+    assert classify(-accuracy, accuracy, 20.0, None) == "unknown"
     # The same fix is inside a fence large enough for its accuracy.
     assert classify(distance - accuracy, accuracy, 1000.0, None) == "inside"
 

@@ -154,6 +154,23 @@ def test_wedged_leftover_is_ended_and_replaced(data_dir: Path) -> None:
         server.stop()
 
 
+def test_parent_exiting_on_an_exception_stops_the_server(data_dir: Path) -> None:
+    crashing = _ORPHANING_PARENT.replace("time.sleep(120)", "raise RuntimeError('boom')")
+    result = subprocess.run(
+        [sys.executable, "-c", crashing, str(data_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "boom" in result.stderr
+    pid = int(result.stdout.split()[1])
+    assert _gone(pid)  # the atexit hook shut it down
+    assert not (data_dir / "redis.pid").exists()
+
+
 def test_stale_pidfile_is_cleaned(data_dir: Path) -> None:
     with subprocess.Popen(["true"]) as dead:
         pass

@@ -4,7 +4,14 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from wallet_api.dependencies import SERVICES, USER, PrincipalDep, ServicesDep, rate_limited
+from wallet_api.dependencies import (
+    SERVICES,
+    USER,
+    PrincipalDep,
+    ServicesDep,
+    rate_limited,
+    requires,
+)
 from wallet_api.openapi_docs import AUTHED, problems
 from wallet_api.users.models import CreatedUser, CreateUser, UpdateUser, User
 
@@ -36,6 +43,7 @@ class MeController(Controller):
     path = "/v1/me"
     tags = ["users"]
     dependencies = USER
+    guards = [requires("user")]
     security = [{"BearerAuth": []}]
 
     @get("/", operation_id="getMe", summary="The calling user", responses=problems(*AUTHED, 404))

@@ -1,0 +1,1 @@
+"""Loyalty programs (issuers): branding, barcode format, number rules, code policy, API keys."""
