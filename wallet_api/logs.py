@@ -6,19 +6,40 @@ headers or bodies: card numbers, tokens and push tokens must not reach a log.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 
+import msgspec
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
+def _encode_default(value: object) -> str:
+    return str(value)
+
+
+_encode = msgspec.json.Encoder(enc_hook=_encode_default).encode
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record; ``extra=`` fields become top-level keys."""
+
+    _second = -1
+    _stamp = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # strftime is the slow part: once per second is enough
+            self._second, self._stamp = (
+                second,
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
+            )
+        return f"{self._stamp}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -28,7 +49,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry).decode()
 
 
 def configure_logging(level: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -28,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    server: Literal["uvicorn", "granian"] = "granian"
     log_level: str = "INFO"
     max_body_bytes: int = 1024 * 1024
     bulk_body_bytes: int = 64 * 1024 * 1024
@@ -65,6 +67,14 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _server(name: str) -> Literal["uvicorn", "granian"]:
+    if name == "uvicorn":
+        return "uvicorn"
+    if name == "granian":
+        return "granian"
+    raise SettingsError(f"WALLET_SERVER must be granian or uvicorn, got {name!r}")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     prefix = env.get("WALLET_KEY_PREFIX", "w")
@@ -80,6 +90,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.get("WALLET_HOST") or "127.0.0.1",
         port=_int(env, "WALLET_PORT", 8080, 1, 65535),
         workers=_int(env, "WALLET_WORKERS", 1, 1, 64),
+        server=_server(env.get("WALLET_SERVER") or "granian"),
         log_level=(env.get("WALLET_LOG_LEVEL") or "INFO").upper(),
         max_body_bytes=_int(env, "WALLET_MAX_BODY_BYTES", 1024 * 1024, 1024, 1 << 30),
         bulk_body_bytes=_int(env, "WALLET_BULK_BODY_BYTES", 64 * 1024 * 1024, 1024, 1 << 31),

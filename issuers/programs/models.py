@@ -19,14 +19,14 @@ HttpsUrl = Annotated[str, msgspec.Meta(pattern=r"^https://\S+$", max_length=2048
 NumberLength = Annotated[int, msgspec.Meta(ge=4, le=48)]
 
 
-class Branding(ApiModel, RequestModel, kw_only=True):
+class Branding(RequestModel, kw_only=True):
     background_color: Color | None = None
     foreground_color: Color | None = None
     label_color: Color | None = None
     logo_url: HttpsUrl | None = None
 
 
-class NumberPattern(ApiModel, RequestModel, kw_only=True):
+class NumberPattern(RequestModel, kw_only=True):
     """One rule recognising this program's card numbers."""
 
     prefix: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z]{1,16}$")] | None = None
@@ -35,7 +35,7 @@ class NumberPattern(ApiModel, RequestModel, kw_only=True):
     check_digit: CheckDigit = "none"
 
 
-class CodePolicy(ApiModel, RequestModel, kw_only=True):
+class CodePolicy(RequestModel, kw_only=True):
     """How cards of this program prove themselves at the till."""
 
     mode: CodeMode = "static"
