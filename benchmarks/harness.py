@@ -145,7 +145,7 @@ def wrk(
         lua.write(script or "")
     if script:
         command += ["-s", lua.name]
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     os.unlink(lua.name)
     latency = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(output)}
     rps = _RPS.search(output)

@@ -58,7 +58,7 @@ class ProgramFields(RequestModel, kw_only=True):
 
 
 class CreateIssuer(ProgramFields, kw_only=True):
-    name: Name  # type: ignore[assignment]
+    name: Name
 
 
 class IssuerRecord(Record):

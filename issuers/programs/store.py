@@ -90,7 +90,7 @@ class ProgramStore:
             await tx.execute()
 
     async def list_keys(self, issuer_id: str) -> list[ApiKeyRecord]:
-        raws = await self._redis.hvals(self._keys_of(issuer_id))  # type: ignore[misc]
+        raws = cast(list[bytes], await self._redis.hvals(self._keys_of(issuer_id)))
         return sorted((_decode_key(r) for r in raws), key=lambda k: k.created_at)
 
     async def remove_key(self, key: ApiKeyRecord) -> None:
@@ -116,8 +116,8 @@ class ProgramStore:
         rows = await self._redis.zrangebyscore(
             self._catalogue("all"), f"({after}", "+inf", start=0, num=limit, withscores=True
         )
-        return [(cast(bytes, m).decode(), float(s)) for m, s in rows]
+        return [(m.decode(), float(s)) for m, s in cast(list[tuple[bytes, float]], rows)]
 
     async def all_rules(self) -> dict[str, list[NumberPattern]]:
-        raw = await self._redis.hgetall(self._catalogue("rules"))  # type: ignore[misc]
+        raw = cast(dict[bytes, bytes], await self._redis.hgetall(self._catalogue("rules")))
         return {k.decode(): _decode_rules(v) for k, v in raw.items()}
