@@ -103,9 +103,10 @@ class Keyring:
             return sealed
         return self.seal(self.open(sealed, associated), associated)
 
-    def blind_index(self, purpose: str, value: str) -> str:
+    def blind_index(self, purpose: str, value: str | bytes) -> str:
         """Deterministic keyed hash of ``value`` for equality lookups (hex, 32 chars)."""
-        mac = hmac.new(self._index_key, purpose.encode() + b"\x00" + value.encode(), hashlib.sha256)
+        data = value.encode() if isinstance(value, str) else value
+        mac = hmac.new(self._index_key, purpose.encode() + b"\x00" + data, hashlib.sha256)
         return mac.hexdigest()[:32]
 
     @staticmethod

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -107,3 +108,25 @@ def user_token(client: TestClient[Litestar]) -> str:
     assert response.status_code == 201
     token: str = response.json()["token"]
     return token
+
+
+def find_in_redis(client: redis.Redis, prefix: str, secrets: list[str]) -> list[str]:
+    """Which of ``secrets`` appear in any key name or value under ``prefix``."""
+    blobs: list[bytes | str] = []
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        blobs.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            blobs.append(cast(bytes, client.get(key)))
+        elif kind == b"hash":
+            blobs.extend(b for pair in client.hgetall(key).items() for b in pair)
+        elif kind == b"zset":
+            blobs.extend(cast(list[bytes], client.zrange(key, 0, -1)))
+        elif kind == b"set":
+            blobs.extend(client.smembers(key))
+        elif kind == b"list":
+            blobs.extend(client.lrange(key, 0, -1))
+        else:
+            blobs.append(cast(bytes, client.dump(key)))
+    raw = [blob if isinstance(blob, bytes) else blob.encode() for blob in blobs]
+    return [s for s in secrets if any(s.encode() in blob for blob in raw)]

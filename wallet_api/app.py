@@ -17,9 +17,16 @@ from wallet_api.errors import EXCEPTION_HANDLERS
 from wallet_api.idempotency import IdempotencyMiddleware
 from wallet_api.observability import Observability
 from wallet_api.routes.admin import AdminIssuersController
+from wallet_api.routes.cards import CardsController
 from wallet_api.routes.catalogue import CatalogueController
 from wallet_api.routes.health import HealthController
+from wallet_api.routes.partner_members import (
+    PartnerEnrollmentsController,
+    PartnerMembersController,
+)
 from wallet_api.routes.partner_program import PartnerProgramController
+from wallet_api.routes.partner_stores import PartnerStoresController
+from wallet_api.routes.partner_terminals import PartnerTerminalsController, PosController
 from wallet_api.routes.users import MeController, SignupController
 from wallet_api.services import build_services
 from wallet_api.settings import Settings
@@ -34,6 +41,12 @@ ROUTE_HANDLERS = [
     AdminIssuersController,
     PartnerProgramController,
     CatalogueController,
+    PartnerMembersController,
+    PartnerEnrollmentsController,
+    CardsController,
+    PartnerStoresController,
+    PartnerTerminalsController,
+    PosController,
 ]
 
 

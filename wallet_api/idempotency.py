@@ -29,6 +29,7 @@ from litestar.types import (
 )
 from redis.asyncio import Redis
 
+from kernel.keyring import Keyring
 from kernel.keys import KeySpace
 from wallet_api.problems import PROBLEM_MEDIA_TYPE, Problem
 
@@ -48,9 +49,16 @@ _decode = msgspec.msgpack.Decoder(StoredResponse).decode
 
 
 class IdempotencyStore:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+    """Stored responses may carry secrets (a card number, an enrollment code), so their
+    bodies are sealed with the keyring and request fingerprints are keyed hashes."""
+
+    def __init__(self, redis: Redis, keys: KeySpace, keyring: Keyring) -> None:
         self._redis = redis
         self._keys = keys
+        self._keyring = keyring
+
+    def fingerprint(self, path: str, body: bytes) -> str:
+        return self._keyring.blind_index("idempotency", path.encode() + b"\0" + body)
 
     def _key(self, credential: str, key: str) -> str:
         return self._keys.key("idem", credential, hashlib.sha256(key.encode()).hexdigest()[:32])
@@ -64,10 +72,15 @@ class IdempotencyStore:
         raw = await self._redis.get(name)
         if raw is None:  # expired between the two calls: treat as still running
             return StoredResponse(fingerprint=fingerprint)
-        return _decode(cast(bytes, raw))
+        stored = _decode(cast(bytes, raw))
+        if stored.body:
+            stored.body = self._keyring.open(stored.body, name)
+        return stored
 
     async def complete(self, credential: str, key: str, response: StoredResponse) -> None:
-        await self._redis.set(self._key(credential, key), _encode(response), ex=TTL_S)
+        name = self._key(credential, key)
+        sealed = msgspec.structs.replace(response, body=self._keyring.seal(response.body, name))
+        await self._redis.set(name, _encode(sealed), ex=TTL_S)
 
     async def release(self, credential: str, key: str) -> None:
         await self._redis.delete(self._key(credential, key))
@@ -141,7 +154,7 @@ class IdempotencyMiddleware:
             await _send_problem(send, 413, "body_too_large", "The request body is too large")
             return
         credential = hashlib.sha256(_header(scope, b"authorization") or b"-").hexdigest()[:32]
-        fingerprint = hashlib.sha256(scope["path"].encode() + b"\0" + body).hexdigest()
+        fingerprint = store.fingerprint(scope["path"], body)
         earlier = await store.claim(credential, key, fingerprint)
         if earlier is not None:
             await self._answer_retry(send, earlier, fingerprint)

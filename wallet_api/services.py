@@ -10,13 +10,23 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from geofence.geometry import Polygon, centre_of
+from issuers.members.service import MemberService
+from issuers.members.store import MemberStore
 from issuers.programs.service import ProgramService
 from issuers.programs.store import ProgramStore
+from issuers.stores.service import StoreService
+from issuers.stores.store import StoreStore
+from issuers.terminals.service import TerminalService
+from issuers.terminals.store import TerminalStore
 from kernel import tokens
 from kernel.clock import Clock, SystemClock
 from kernel.keyring import Keyring, SealedDataFamily
 from kernel.keys import KeySpace
 from wallet_api.auth import Authenticator, Principal
+from wallet_api.barcodes import check_value
+from wallet_api.cards.service import CardService
+from wallet_api.cards.store import CardStore
 from wallet_api.idempotency import IdempotencyStore
 from wallet_api.ratelimit import RateLimiter
 from wallet_api.settings import Settings
@@ -38,7 +48,18 @@ class Services:
     personal_data: PersonalDataRegistry
     users: UserService
     programs: ProgramService
+    members: MemberService
+    cards: CardService
+    stores: StoreService
+    terminals: TerminalService
     sealed_families: list[SealedDataFamily]
+
+
+class GeometryFences:
+    """The stores' ``FenceChecker``: polygon validation and centre from geofence.geometry."""
+
+    def check(self, coordinates: list[list[list[float]]]) -> tuple[float, float]:
+        return centre_of(Polygon.from_geojson(coordinates))
 
 
 def build_services(settings: Settings, redis: Redis, clock: Clock | None = None) -> Services:
@@ -65,19 +86,44 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
 
     auth.register(tokens.PARTNER_PREFIX, resolve_partner)
 
+    stores = StoreService(StoreStore(redis, keys), clock, GeometryFences())
+    terminals = TerminalService(TerminalStore(redis, keys), clock, stores)
+
+    async def resolve_terminal(token_digest: str) -> Principal | None:
+        terminal = await terminals.resolve(token_digest)
+        if terminal is None:
+            return None
+        return Principal(
+            kind="terminal",
+            subject_id=terminal.terminal_id,
+            issuer_id=terminal.issuer_id,
+            store_id=terminal.store_id,
+        )
+
+    auth.register(tokens.TERMINAL_PREFIX, resolve_terminal)
+
+    keyring = Keyring.parse(settings.data_keys, settings.index_key)
+    members = MemberService(MemberStore(redis, keys), programs, keyring, clock, check_value)
+    cards = CardService(CardStore(redis, keys), programs, members, keyring, clock)
+
     personal_data = PersonalDataRegistry()
     personal_data.register(users)
+    personal_data.register(cards)
     return Services(
         settings=settings,
         redis=redis,
         keys=keys,
-        keyring=Keyring.parse(settings.data_keys, settings.index_key),
+        keyring=keyring,
         clock=clock,
         auth=auth,
         rate_limiter=RateLimiter(redis, keys),
-        idempotency=IdempotencyStore(redis, keys),
+        idempotency=IdempotencyStore(redis, keys, keyring),
         personal_data=personal_data,
         users=users,
         programs=programs,
-        sealed_families=[],
+        members=members,
+        cards=cards,
+        stores=stores,
+        terminals=terminals,
+        sealed_families=[cards, members],
     )

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
+
+from tests.conftest import bearer, find_in_redis
 
 Client = TestClient[Litestar]
 
@@ -68,3 +71,17 @@ async def test_concurrent_retries_create_exactly_one_user(
     assert {r.status_code for r in responses} <= {201, 409}
     in_use = [r for r in responses if r.status_code == 409]
     assert all(r.json()["code"] == "idempotency_key_in_use" for r in in_use)
+
+
+def test_stored_responses_keep_no_secret_in_clear(
+    client: Client, user_token: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    number = "7391846205117"
+    headers = {"Idempotency-Key": "add-card", **bearer(user_token)}
+    body = {"number": number, "barcode_format": "code128"}
+    first = client.post("/v1/me/cards", json=body, headers=headers)
+    assert first.status_code == 201
+    replay = client.post("/v1/me/cards", json=body, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["number"] == number
+    assert find_in_redis(redis_client, key_prefix, [number]) == []

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+import pytest
+import zxingcpp
+from litestar import Litestar
+from litestar.testing import TestClient
+from PIL import Image
+
+from issuers.check_digits import gtin_check_digit
+from tests.conftest import ADMIN, bearer
+
+Client = TestClient[Litestar]
+ZX = zxingcpp.BarcodeFormat
+
+# (format, the number as typed, what a scanner reads back)
+CUSTOM_CARDS = [
+    ("qr", "GYM:MEMBER/0042?ab", "GYM:MEMBER/0042?ab"),
+    ("code128", "Lib-000123-x", "Lib000123x"),  # dashes are dropped when the card is added
+    ("ean13", "4006381333931", "4006381333931"),
+    ("ean8", "96385074", "96385074"),
+    ("upca", "036000291452", "0036000291452"),  # scanners send UPC-A as 13 digits
+    ("code39", "CARD.123", "CARD.123"),
+    ("itf", "00012345678905", "00012345678905"),
+    ("pdf417", "PASS 7781 ZZ", "PASS7781ZZ"),
+    ("aztec", "AZ-9981-q", "AZ9981q"),
+]
+
+
+def user(client: Client) -> dict[str, str]:
+    return bearer(client.post("/v1/users", json={}).json()["token"])
+
+
+def add(client: Client, who: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/me/cards", json=body, headers=who)
+    assert response.status_code == 201, response.text
+    card: dict[str, Any] = response.json()
+    return card
+
+
+def scanned(png: bytes) -> list[str]:
+    with Image.open(BytesIO(png)) as image:
+        return [found.text for found in zxingcpp.read_barcodes(image)]
+
+
+@pytest.mark.parametrize(("fmt", "typed", "read"), CUSTOM_CARDS, ids=[c[0] for c in CUSTOM_CARDS])
+def test_png_of_a_card_scans_as_its_number(client: Client, fmt: str, typed: str, read: str) -> None:
+    who = user(client)
+    card = add(client, who, number=typed, barcode_format=fmt)
+    response = client.get(f"/v1/me/cards/{card['id']}/barcode.png", headers=who)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["cache-control"] == "no-store"
+    assert scanned(response.content) == [read]
+    assert read.endswith(card["number"])
+
+
+@pytest.mark.parametrize("fmt", ["qr", "code128", "ean13"])
+def test_svg_of_a_card_scans_as_its_number(client: Client, fmt: str) -> None:
+    cairosvg = pytest.importorskip("cairosvg")
+    who = user(client)
+    number = "4006381333931"
+    card = add(client, who, number=number, barcode_format=fmt)
+    response = client.get(f"/v1/me/cards/{card['id']}/barcode.svg", headers=who)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.headers["cache-control"] == "no-store"
+    assert scanned(cairosvg.svg2png(bytestring=response.content)) == [number]
+
+
+def test_program_cards_use_the_programs_format_unless_overridden(client: Client) -> None:
+    body = {"name": "Grocer", "barcode_format": "ean13"}
+    created = client.post("/v1/admin/issuers", json=body, headers=ADMIN).json()
+    issuer_id, key = created["issuer"]["issuer_id"], bearer(created["api_key"])
+    number = "200000000001" + gtin_check_digit("200000000001")
+    who = user(client)
+    card = add(client, who, number=number, issuer_id=issuer_id)
+    png = client.get(f"/v1/me/cards/{card['id']}/barcode.png", headers=who).content
+    with Image.open(BytesIO(png)) as image:
+        assert [(b.format, b.text) for b in zxingcpp.read_barcodes(image)] == [(ZX.EAN13, number)]
+    # The program moves to QR: its cards follow.
+    client.patch("/v1/partner/issuer", json={"barcode_format": "qr"}, headers=key)
+    assert client.get(f"/v1/me/cards/{card['id']}", headers=who).json()["barcode_format"] == "qr"
+    png = client.get(f"/v1/me/cards/{card['id']}/barcode.png", headers=who).content
+    with Image.open(BytesIO(png)) as image:
+        assert [(b.format, b.text) for b in zxingcpp.read_barcodes(image)] == [(ZX.QRCode, number)]
+    # A user who scanned their plastic card as Code 128 keeps Code 128.
+    other = add(client, user(client), number=number, issuer_id=issuer_id, barcode_format="code128")
+    assert other["barcode_format"] == "code128"
+
+
+def test_a_number_the_program_format_cannot_draw_is_a_clear_error(client: Client) -> None:
+    created = client.post(
+        "/v1/admin/issuers", json={"name": "Lib", "barcode_format": "code128"}, headers=ADMIN
+    ).json()
+    who = user(client)
+    card = add(client, who, number="LIB42", issuer_id=created["issuer"]["issuer_id"])
+    client.patch(
+        "/v1/partner/issuer", json={"barcode_format": "ean8"}, headers=bearer(created["api_key"])
+    )
+    response = client.get(f"/v1/me/cards/{card['id']}/barcode.svg", headers=who)
+    assert response.status_code == 422
+    assert response.json()["code"] == "barcode_unencodable"
+
+
+def test_unknown_card_has_no_barcode(client: Client) -> None:
+    response = client.get(
+        "/v1/me/cards/crd_0000000000000000000000000/barcode.png", headers=user(client)
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "card_not_found"

@@ -1,0 +1,1 @@
+"""Cards in a user's wallet: custom, self-added (recognised) and enrolled (partner-verified)."""
