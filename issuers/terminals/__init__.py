@@ -1,0 +1,1 @@
+"""Point-of-sale terminals: a partner's till credentials, optionally bound to one store."""

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from kernel.errors import NotFound
+
+
+class TerminalNotFound(NotFound):
+    code = "terminal_not_found"
