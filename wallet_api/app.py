@@ -19,6 +19,7 @@ from wallet_api.observability import Observability
 from wallet_api.routes.admin import AdminIssuersController
 from wallet_api.routes.cards import CardsController
 from wallet_api.routes.catalogue import CatalogueController
+from wallet_api.routes.codes import CardCodesController
 from wallet_api.routes.health import HealthController
 from wallet_api.routes.partner_members import (
     PartnerEnrollmentsController,
@@ -27,9 +28,12 @@ from wallet_api.routes.partner_members import (
 from wallet_api.routes.partner_program import PartnerProgramController
 from wallet_api.routes.partner_stores import PartnerStoresController
 from wallet_api.routes.partner_terminals import PartnerTerminalsController, PosController
+from wallet_api.routes.pos import PartnerVerificationsController, PosVerifyController
+from wallet_api.routes.presence import ConsentController, PresenceController
 from wallet_api.routes.users import MeController, SignupController
 from wallet_api.services import build_services
 from wallet_api.settings import Settings
+from wallet_api.worker import running_tasks
 
 log = logging.getLogger("wallet.app")
 
@@ -47,6 +51,11 @@ ROUTE_HANDLERS = [
     PartnerStoresController,
     PartnerTerminalsController,
     PosController,
+    CardCodesController,
+    PosVerifyController,
+    PartnerVerificationsController,
+    ConsentController,
+    PresenceController,
 ]
 
 
@@ -81,8 +90,10 @@ def create_app(settings: Settings) -> Litestar:
         redis = Redis.from_url(settings.redis_url, max_connections=256)
         app.state.services = build_services(settings, redis)
         try:
-            yield
+            async with running_tasks(app.state.services, run_jobs=settings.run_worker):
+                yield
         finally:
+            await app.state.services.pos.aclose()
             await redis.aclose()
 
     app = Litestar(

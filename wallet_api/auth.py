@@ -47,17 +47,24 @@ class Authenticator:
     def register(self, prefix: str, resolver: Resolver) -> None:
         self._resolvers[prefix] = resolver
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    @staticmethod
+    def bearer_digest(authorization: str | None) -> tuple[str, str]:
+        """``(prefix, digest)`` of a well-formed bearer header, without touching Redis."""
         if not authorization:
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise InvalidToken("the Authorization header must be 'Bearer <token>'")
-        prefix = token.partition("_")[0]
-        token_digest = tokens.digest(token)
+        return token.partition("_")[0], tokens.digest(token)
+
+    def is_admin(self, token_digest: str) -> bool:
+        return tokens.same_digest(token_digest, self._admin_digest)
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        prefix, token_digest = self.bearer_digest(authorization)
         # The admin token may be any operator-chosen string, so it is checked before prefixes.
-        if tokens.same_digest(token_digest, self._admin_digest):
+        if self.is_admin(token_digest):
             return Principal(kind="admin", subject_id="admin")
         resolver = self._resolvers.get(prefix)
         principal = await resolver(token_digest) if resolver else None

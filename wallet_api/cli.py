@@ -1,4 +1,4 @@
-"""The ``wallet`` command: serve, openapi, rotate-keys, gen-key."""
+"""The ``wallet`` command: serve, worker, openapi, rotate-keys, gen-key."""
 
 from __future__ import annotations
 
@@ -79,6 +79,24 @@ def cmd_rotate_keys(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """The background jobs (dwell sweep) without HTTP, for `wallet serve --no-worker`."""
+    from wallet_api import bootstrap
+    from wallet_api.logs import configure_logging
+    from wallet_api.worker import run_worker
+
+    loaded = load_settings()
+    if loaded.embedded:
+        raise SettingsError(
+            "`wallet worker` shares a Redis with `wallet serve --no-worker`: set "
+            "WALLET_REDIS_URL (with the embedded default, `wallet serve` runs the worker itself)"
+        )
+    settings, _ = bootstrap.resolve(loaded)
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wallet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default=str(OPENAPI_PATH))
     openapi.set_defaults(func=cmd_openapi)
+    worker = sub.add_parser("worker", help="run the background work only (no HTTP)")
+    worker.set_defaults(func=cmd_worker)
     rotate = sub.add_parser("rotate-keys", help="re-encrypt stored secrets with the newest key")
     rotate.set_defaults(func=cmd_rotate_keys)
     gen = sub.add_parser("gen-key", help="print a new random 256-bit key (for WALLET_DATA_KEYS)")

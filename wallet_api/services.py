@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from geofence.follower import LiveIndex
 from geofence.geometry import Polygon, centre_of
+from geofence.service import PresenceService
+from geofence.store import PresenceStore
+from geofence.sweep import DwellSweeper
 from issuers.members.service import MemberService
 from issuers.members.store import MemberStore
 from issuers.programs.service import ProgramService
@@ -27,7 +31,11 @@ from wallet_api.auth import Authenticator, Principal
 from wallet_api.barcodes import check_value
 from wallet_api.cards.service import CardService
 from wallet_api.cards.store import CardStore
+from wallet_api.codes.service import CodeService
+from wallet_api.codes.store import CodeStore
 from wallet_api.idempotency import IdempotencyStore
+from wallet_api.pos.service import PosService
+from wallet_api.pos.store import PosStore
 from wallet_api.ratelimit import RateLimiter
 from wallet_api.settings import Settings
 from wallet_api.users.personal_data import PersonalDataRegistry
@@ -52,6 +60,11 @@ class Services:
     cards: CardService
     stores: StoreService
     terminals: TerminalService
+    codes: CodeService
+    pos: PosService
+    presence: PresenceService
+    fence_index: LiveIndex
+    dwell_sweeper: DwellSweeper
     sealed_families: list[SealedDataFamily]
 
 
@@ -105,10 +118,29 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
     keyring = Keyring.parse(settings.data_keys, settings.index_key)
     members = MemberService(MemberStore(redis, keys), programs, keyring, clock, check_value)
     cards = CardService(CardStore(redis, keys), programs, members, keyring, clock)
+    codes = CodeService(CodeStore(redis, keys), cards, programs, keyring, clock)
+    cards.on_removed(codes.card_removed)
+    # Verification reads keys other stores own in its two round trips (see pos/store.py).
+    pos_store = PosStore(
+        redis,
+        keys,
+        terminals=TerminalStore(redis, keys),
+        codes=CodeStore(redis, keys),
+        programs=ProgramStore(redis, keys),
+        cards=CardStore(redis, keys),
+        members=MemberStore(redis, keys),
+    )
+    pos = PosService(pos_store, keyring, clock, settings)
 
     personal_data = PersonalDataRegistry()
     personal_data.register(users)
     personal_data.register(cards)
+    # Presence reads the stores' change feed straight from their store layer, and asks the
+    # wallet's cards which programs a user holds (its MembershipDirectory).
+    fence_index = LiveIndex(StoreStore(redis, keys))
+    presence_store = PresenceStore(redis, keys)
+    presence = PresenceService(presence_store, fence_index, cards, clock)
+    personal_data.register(presence)
     return Services(
         settings=settings,
         redis=redis,
@@ -125,5 +157,10 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
         cards=cards,
         stores=stores,
         terminals=terminals,
-        sealed_families=[cards, members],
+        codes=codes,
+        pos=pos,
+        presence=presence,
+        fence_index=fence_index,
+        dwell_sweeper=DwellSweeper(presence_store, clock),
+        sealed_families=[cards, members, codes],
     )

@@ -19,6 +19,14 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
+class Lockout(msgspec.Struct, frozen=True):
+    """``failures`` failed attempts within ``window_s`` lock the subject for ``lock_s``."""
+
+    failures: int
+    window_s: int
+    lock_s: int
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     data_dir: Path = Path(".wallet")
@@ -36,6 +44,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     users_create_per_minute: int = 60
     run_worker: bool = True
     docs_enabled: bool = True
+    # POS verification (docs/pos.md): TOTP steps accepted before the current one, and
+    # failed attempts allowed per window before a terminal / a card reference is locked.
+    totp_skew_steps: int = 1
+    pos_terminal_lockout: Lockout = msgspec.field(default_factory=lambda: Lockout(30, 300, 300))
+    pos_card_lockout: Lockout = msgspec.field(default_factory=lambda: Lockout(10, 600, 600))
 
     @property
     def embedded(self) -> bool:
@@ -65,6 +78,16 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _lockout(environ: Mapping[str, str], name: str, default: Lockout) -> Lockout:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    parts = raw.split("/")
+    if len(parts) != 3 or not all(p.isdigit() and 0 < int(p) <= 86_400 for p in parts):
+        raise SettingsError(f"{name} must be failures/window_s/lock_s, e.g. 30/300/300")
+    return Lockout(*(int(p) for p in parts))
 
 
 def _server(name: str) -> Literal["uvicorn", "granian"]:
@@ -97,6 +120,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         users_create_per_minute=_int(env, "WALLET_USERS_CREATE_PER_MINUTE", 60, 1, 1_000_000),
         run_worker=_bool(env, "WALLET_RUN_WORKER", True),
         docs_enabled=_bool(env, "WALLET_DOCS", True),
+        totp_skew_steps=_int(env, "WALLET_TOTP_SKEW_STEPS", 1, 0, 10),
+        pos_terminal_lockout=_lockout(env, "WALLET_POS_TERMINAL_LOCKOUT", Lockout(30, 300, 300)),
+        pos_card_lockout=_lockout(env, "WALLET_POS_CARD_LOCKOUT", Lockout(10, 600, 600)),
     )
 
 

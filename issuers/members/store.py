@@ -37,6 +37,10 @@ class MemberStore:
     def _member(self, issuer_id: str, number_index: str) -> str:
         return self._k.key("member", issuer_id, number_index)
 
+    def member_key(self, issuer_id: str, number_index: str) -> str:
+        """A member record's name, for POS verification's script (read in the issuer's slot)."""
+        return self._member(issuer_id, number_index)
+
     def _enrollment(self, code_index: str) -> str:
         return self._k.key("enroll", code_index)
 

@@ -17,3 +17,9 @@ class InvalidNumberPattern(InvalidInput):
 
 class LastApiKey(InvalidInput):
     code = "last_api_key"
+
+
+class PolicyIncompatibleWithFormat(InvalidInput):
+    """The code policy cannot be drawn (or safely guessed-against) in the barcode format."""
+
+    code = "policy_incompatible_with_format"

@@ -4,7 +4,13 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from issuers.programs.errors import ApiKeyNotFound, IssuerNotFound, LastApiKey
+from issuers.programs.code_policy import policy_problem
+from issuers.programs.errors import (
+    ApiKeyNotFound,
+    IssuerNotFound,
+    LastApiKey,
+    PolicyIncompatibleWithFormat,
+)
 from issuers.programs.models import (
     ApiKey,
     ApiKeyRecord,
@@ -72,6 +78,13 @@ def _changes(fields: ProgramFields) -> dict[str, object]:
     return changes
 
 
+def _check_policy(record: IssuerRecord) -> None:
+    """Format and policy are judged together: a PATCH of either may break the pair."""
+    problem = policy_problem(record.barcode_format, record.code_policy)
+    if problem is not None:
+        raise PolicyIncompatibleWithFormat(problem, field="code_policy.mode")
+
+
 class ProgramService:
     def __init__(self, store: ProgramStore, clock: Clock) -> None:
         self._store = store
@@ -84,6 +97,7 @@ class ProgramService:
             issuer_id=new_id("iss"), name=data.name, created_at=now, updated_at=now
         )
         record = msgspec.structs.replace(record, **changes)
+        _check_policy(record)
         key, token = self._new_key(record.issuer_id, "initial")
         await self._store.create(record, key)
         return CreatedIssuer(issuer=to_issuer(record), api_key=token)
@@ -104,6 +118,7 @@ class ProgramService:
         changes = _changes(data)
         current = await self.record(issuer_id)
         record = msgspec.structs.replace(current, **changes, updated_at=self._clock.now())
+        _check_policy(record)
         await self._store.put(record, current.name)
         return to_issuer(record)
 

@@ -43,6 +43,11 @@ class ProgramStore:
     def _issuer(self, issuer_id: str) -> str:
         return self._k.key("iss", issuer_id)
 
+    def issuer_key(self, issuer_id: str) -> str:
+        """The program record's name, for POS verification's script, which reads
+        ``code_policy`` from it (cmsgpack) in the issuer's slot."""
+        return self._issuer(issuer_id)
+
     def _keys_of(self, issuer_id: str) -> str:
         return self._k.key("iss", issuer_id, "keys")
 

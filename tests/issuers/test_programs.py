@@ -13,7 +13,7 @@ Client = TestClient[Litestar]
 COFFEE = {
     "name": "Coffee Club",
     "branding": {"background_color": "#112233", "logo_url": "https://cdn.example/coffee.png"},
-    "barcode_format": "ean13",
+    "barcode_format": "code128",  # a rotating code does not fit EAN-13's fixed length
     "number_patterns": [{"prefix": "290", "lengths": [13], "check_digit": "ean"}],
     "code_policy": {"mode": "totp", "period_s": 30, "digits": 8},
 }
@@ -30,7 +30,7 @@ def test_admin_creates_a_program_with_all_fields(client: Client) -> None:
     created = create(client, COFFEE)
     issuer = created["issuer"]
     assert issuer["issuer_id"].startswith("iss_")
-    assert issuer["barcode_format"] == "ean13"
+    assert issuer["barcode_format"] == "code128"
     assert issuer["code_policy"]["mode"] == "totp"
     assert issuer["code_policy"]["ttl_s"] == 120  # default kept
     assert created["api_key"].startswith("wpk_")
@@ -79,7 +79,7 @@ def test_partner_patches_only_given_fields(client: Client) -> None:
     ).json()
     assert patched["name"] == "Coffee Club+"
     assert patched["code_policy"]["mode"] == "one_time"
-    assert patched["barcode_format"] == "ean13"
+    assert patched["barcode_format"] == "code128"
     bad = client.patch(
         "/v1/partner/issuer", json={"code_policy": {"ttl_s": 1}}, headers=bearer(key)
     )

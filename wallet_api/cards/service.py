@@ -7,6 +7,7 @@ A card number is as good as the plastic card: it is sealed at rest (associated d
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -41,6 +42,11 @@ from wallet_api.cards.models import (
     UpdateCard,
 )
 from wallet_api.cards.store import CardStore
+from wallet_api.codes.errors import DynamicCodesRequired
+from wallet_api.codes.policy import dynamic_mode
+
+# Told (user id, card id) after a card is removed, so data kept beside it goes too.
+CardRemoved = Callable[[str, str], Awaitable[None]]
 
 MAX_CARDS_PER_USER = 200
 DEFAULT_BARCODE_FORMAT: BarcodeFormat = "code128"
@@ -88,6 +94,10 @@ class CardService:
         self._keyring = keyring
         self._clock = clock
         self._max_cards = max_cards
+        self._removal_listeners: list[CardRemoved] = []
+
+    def on_removed(self, listener: CardRemoved) -> None:
+        self._removal_listeners.append(listener)
 
     # --- adding -------------------------------------------------------------------------
 
@@ -266,13 +276,25 @@ class CardService:
         )
 
     async def barcode(self, user_id: str, card_id: str, image: Literal["svg", "png"]) -> bytes:
-        """The card's static barcode: its number drawn in its format."""
+        """The card's static barcode: its number drawn in its format.  Refused where the
+        program demands dynamic codes: a static fallback would defeat them."""
         record = await self._record(user_id, card_id)
         issuer = (await self._programs.records([record.issuer_id]) if record.issuer_id else {}).get(
             record.issuer_id or ""
         )
+        if dynamic_mode(record.kind, issuer) is not None:
+            raise DynamicCodesRequired(
+                "this card's program accepts only dynamic codes at the till: show code.svg "
+                "or code.png",
+                field="card_id",
+            )
         render = render_svg if image == "svg" else render_png
         return render(self._number(record), _format_of(record, issuer))
+
+    async def card_and_number(self, user_id: str, card_id: str) -> tuple[CardRecord, str]:
+        """The stored card and its number in clear (for its owner's dynamic codes)."""
+        record = await self._record(user_id, card_id)
+        return record, self._number(record)
 
     async def holders_of(self, issuer_id: str, number: str) -> list[CardHolder]:
         """Wallet cards (self-added or enrolled) carrying ``number`` of this program; entries
@@ -302,11 +324,17 @@ class CardService:
         if record.issuer_id is not None and record.ref_index is not None:
             holder = CardHolder(user_id=record.user_id, card_id=record.card_id)
             await self._store.remove_ref(record.issuer_id, record.ref_index, holder)
+        for listener in self._removal_listeners:
+            await listener(record.user_id, record.card_id)
 
     # --- personal data and key rotation -------------------------------------------------
 
     async def export(self, user_id: str) -> object:
         return await self._to_cards(await self._store.all_cards(user_id))
+
+    async def issuer_ids_of(self, user_id: str) -> set[str]:
+        """The programs the user holds a card of (presence's ``MembershipDirectory``)."""
+        return await self._store.issuer_ids(user_id)
 
     async def erase(self, user_id: str) -> None:
         for record in await self._store.all_cards(user_id):

@@ -70,6 +70,23 @@ else redis.call('HSET', KEYS[1], ARGV[1], table.concat(kept, ' ')) end
 return 1
 """
 
+# KEYS: order.  ARGV: the card key up to the card id.  Every card record of the user in one
+# round trip (for presence's "which programs does this user hold"); same slot as KEYS[1].
+_ALL_RECORDS = """
+local out = {}
+for i, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  out[i] = redis.call('GET', ARGV[1] .. string.match(member, '[^:]+$')) or false
+end
+return out
+"""
+
+
+class _IssuerOnly(msgspec.Struct):
+    issuer_id: str | None = None
+
+
+_decode_issuer = msgspec.msgpack.Decoder(_IssuerOnly).decode
+
 AddOutcome = tuple[Literal["ok", "exists", "limit"], str]
 
 
@@ -89,6 +106,7 @@ class CardStore:
         self._delete = redis.register_script(_DELETE)
         self._ref_add = redis.register_script(_REF_ADD)
         self._ref_remove = redis.register_script(_REF_REMOVE)
+        self._all_records = redis.register_script(_ALL_RECORDS)
 
     def _card(self, user_id: str, card_id: str) -> str:
         return self._k.key("card", user_id, card_id)
@@ -101,6 +119,10 @@ class CardStore:
 
     def _refs(self, issuer_id: str) -> str:
         return self._k.key("cardref", issuer_id)
+
+    def refs_key(self, issuer_id: str) -> str:
+        """The ``cardref`` hash's name, for POS verification's script (issuer slot)."""
+        return self._refs(issuer_id)
 
     def _user_keys(self, record: CardRecord) -> list[str]:
         return [
@@ -147,6 +169,12 @@ class CardStore:
         ids = [_card_id_of(cast(bytes, m)) for m in members]
         raws = await self._redis.mget([self._card(user_id, card_id) for card_id in ids])
         return [_decode(cast(bytes, raw)) for raw in raws if raw is not None]
+
+    async def issuer_ids(self, user_id: str) -> set[str]:
+        """Issuers of the user's program cards (custom cards have none), one round trip."""
+        raws = await self._all_records(keys=[self._order(user_id)], args=[self._card(user_id, "")])
+        decoded = (_decode_issuer(raw) for raw in cast(list[bytes | None], raws) if raw)
+        return {card.issuer_id for card in decoded if card.issuer_id is not None}
 
     async def count(self, user_id: str) -> int:
         return int(await self._redis.zcard(self._order(user_id)))

@@ -1,0 +1,160 @@
+"""POST /v1/me/location over HTTP, against the baselines of the same run.
+
+The server is started on the benchmark's key prefix after the stores are loaded, so each
+worker loads them at start (as after a deploy); its start time is printed. Two scenarios,
+1,000 users each (location and discovery consent), one wrk thread cycling through them,
+every request one fix 50 ms after the user's previous one (so every fix is accepted and
+written back):
+
+- walking: each user starts 40 m west of a store's edge and walks east 4 m per fix, so
+  requests often enter or leave stores (in the dense city, several per user);
+- standing: each user stands at a store's centre; after the first fix (the enter) nothing
+  changes, which is what most fixes of a phone in daily use look like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+
+from benchmarks.harness import Load, Server, measure_baselines, wrk
+from geofence.index import FenceEntry
+from kernel.keyring import generate_key_material
+
+_LOCATION_LUA = """
+local tokens = {%s}
+local starts = {%s}
+local base = %d
+local counters = {}
+local n = 0
+request = function()
+  n = n + 1
+  local u = (n %% #tokens) + 1
+  local k = (counters[u] or 0) + 1
+  counters[u] = k
+  local t = base + k * 0.05
+  local secs = math.floor(t)
+  local stamp = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S", secs)
+    .. string.format(".%%03dZ", math.floor((t - secs) * 1000 + 0.5) %% 1000)
+  local s = starts[u]
+  local body = string.format('{"lat":%%.7f,"lon":%%.7f,"accuracy_m":10,"recorded_at":"%%s"}',
+    s[1], s[2] + k * s[3], stamp)
+  return wrk.format("POST", "/v1/me/location",
+    {["Authorization"] = "Bearer " .. tokens[u], ["Content-Type"] = "application/json"}, body)
+end
+"""
+
+_ME_LUA = """
+local tokens = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/me", {["Authorization"] = "Bearer " .. tokens[(n %% #tokens) + 1]})
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serving(url: str, prefix: str, ready_timeout_s: float = 900) -> Iterator[Server]:
+    """`wallet serve` (one worker) on ``prefix``; prints how long the start took."""
+    port, admin = _free_port(), "wadm_" + secrets.token_urlsafe(24)
+    data_dir = tempfile.mkdtemp(prefix="wallet-bench-")
+    env = {
+        **os.environ,
+        "WALLET_REDIS_URL": url,
+        "WALLET_KEY_PREFIX": prefix,
+        "WALLET_ADMIN_TOKEN": admin,
+        "WALLET_DATA_KEYS": f"k1:{generate_key_material()}",
+        "WALLET_INDEX_KEY": generate_key_material(),
+        "WALLET_DATA_DIR": data_dir,
+        "WALLET_USERS_CREATE_PER_MINUTE": "1000000",
+    }
+    wallet = str(Path(sys.executable).with_name("wallet"))
+    command = [wallet, "serve", "--port", str(port), "--workers", "1"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base_url, proc, ready_timeout_s)
+        print(f"server start (fence index loaded): {time.perf_counter() - started:.1f} s")
+        yield Server(base_url=base_url, admin_token=admin, redis_url=url, key_prefix=prefix)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(base_url + "/readyz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError("server did not become ready")
+
+
+def _users(server: Server, count: int) -> list[str]:
+    tokens = []
+    consent = {"location": True, "discovery": True}
+    with httpx.Client(base_url=server.base_url) as http:
+        for _ in range(count):
+            token = http.post("/v1/users", json={}).json()["token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            http.put("/v1/me/consent", json=consent, headers=auth).raise_for_status()
+            tokens.append(token)
+    return tokens
+
+
+def _starts(entries: Sequence[FenceEntry], walking: bool) -> str:
+    """Lua rows {lat, lon, degrees east per fix} for each user."""
+    rows = []
+    for e in entries:
+        per_m = 1 / (111_195 * math.cos(math.radians(e.lat)))
+        west, step = ((e.reach_m + 40) * per_m, 4 * per_m) if walking else (0.0, 0.0)
+        rows.append(f"{{{e.lat:.7f},{e.lon - west:.7f},{step:.9f}}}")
+    return ",".join(rows)
+
+
+def http_figures(url: str, prefix: str, entries: Sequence[FenceEntry], seconds: int) -> None:
+    with serving(url, prefix) as server:
+        baselines = measure_baselines(server, seconds)
+        runs: dict[str, Load] = {}
+        for walking in (True, False):
+            listed = ",".join(f'"{t}"' for t in _users(server, len(entries)))
+            script = _LOCATION_LUA % (listed, _starts(entries, walking), int(time.time()) - 60)
+            runs["walking" if walking else "standing"] = wrk(
+                server.base_url, seconds=seconds, script=script
+            )
+        me = wrk(server.base_url, seconds=seconds, script=_ME_LUA % listed)
+    baselines.print()
+    print(me.row("GET /v1/me (auth + one GET, reference)", baselines.one_round_trip))
+    for name, load in runs.items():
+        print(load.row(f"POST /v1/me/location ({name})", baselines.one_round_trip))
+    for name, load in runs.items():
+        ratio = load.requests_per_s / baselines.one_round_trip.requests_per_s
+        to_me = load.requests_per_s / me.requests_per_s
+        verdict = "meets" if ratio >= 0.7 else "misses"
+        print(
+            f"HTTP {name}: {ratio:.2f}x the one-round-trip baseline ({verdict} the 0.7x "
+            f"target), {to_me:.2f}x GET /v1/me"
+        )

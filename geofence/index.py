@@ -1,0 +1,269 @@
+"""The in-memory fence index each worker process keeps (``follower.py`` keeps it fresh).
+
+Two questions are asked of it:
+
+- ``containing(lat, lon)``: which fences can contain this point (centre within the fence's
+  bounding radius)? Asked for every location fix, so it is a hash lookup per *size class*:
+  fences are grouped by bounding radius (25 m, 50 m, ... 25.6 km) and each class has a grid
+  whose cells are as wide as its largest radius, with a fence listed in every cell its
+  bounding circle touches (at most 3x3 away from the poles). A point is then looked up in
+  one cell per non-empty class; each fence listed there goes through a cheap planar bound
+  and, if it survives, one haversine.
+- ``near(lat, lon, radius_m)``: which fences have their edge within ``radius_m``? Asked by
+  region sync; fences are also listed by centre in three coarse grids (by size), scanned
+  over the circle grown by the largest fence of that grid.
+
+Entries are immutable tuples (``FenceEntry``): an edit replaces the entry. Everything runs on
+the event loop thread, so a request never sees a half-applied edit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterable
+from typing import Final, NamedTuple
+
+from geofence.geometry import (
+    EARTH_RADIUS_M,
+    MAX_CIRCLE_RADIUS_M,
+    MAX_GEO_LAT,
+    MIN_CIRCLE_RADIUS_M,
+    Circle,
+    Polygon,
+    bounding_radius_m,
+    centre_of,
+    equivalent_radius_m,
+    haversine_m,
+)
+from geofence.grid import M_PER_DEG, Grid
+from issuers.stores.models import StoreRecord
+
+log = logging.getLogger("wallet.presence.index")
+
+SIZE_CLASSES_M: Final = tuple(25.0 * 2**i for i in range(11))
+"""Upper bounding radius of each size class: 25 m ... 25.6 km (the polygon limit)."""
+NEAR_CLASSES_M: Final = ((250.0, 500.0), (2_000.0, 4_000.0), (SIZE_CLASSES_M[-1], 50_000.0))
+"""(largest bounding radius, cell size) of the coarse grids region sync scans."""
+
+BeaconKey = tuple[str, int, int]
+_TWO_R: Final = 2 * EARTH_RADIUS_M
+
+
+class FenceEntry(NamedTuple):
+    """One store as the engine evaluates it. ``size_m``: the radius ``classify`` compares
+    accuracy against (a polygon's area-equivalent radius); ``reach_m``: bounding radius."""
+
+    lat: float
+    lon: float
+    reach_m: float
+    size_m: float
+    exit_margin_m: float | None
+    dwell_s: int
+    store_id: str
+    issuer_id: str
+    polygon: Polygon | None
+    beacons: tuple[tuple[str, int, int, str], ...]
+
+
+def entry_from_record(record: StoreRecord) -> FenceEntry:
+    """ValueError when the record holds no usable fence."""
+    polygon: Polygon | None = None
+    if record.polygon is not None:
+        polygon = Polygon.from_geojson(record.polygon.coordinates)
+        lat, lon = centre_of(polygon)
+        reach, size = bounding_radius_m(polygon), equivalent_radius_m(polygon)
+    elif record.radius_m is not None:
+        lat, lon, reach = record.lat, record.lon, record.radius_m
+        if not (-MAX_GEO_LAT <= lat <= MAX_GEO_LAT and -180.0 <= lon <= 180.0):
+            Circle(lat=lat, lon=lon, radius_m=reach)  # raises, saying what is wrong
+        if not MIN_CIRCLE_RADIUS_M <= reach <= MAX_CIRCLE_RADIUS_M:
+            Circle(lat=lat, lon=lon, radius_m=reach)
+        size = reach
+    else:
+        raise ValueError("store has neither radius_m nor polygon")
+    beacons: tuple[tuple[str, int, int, str], ...] = ()
+    if record.beacons:
+        beacons = tuple(
+            (b.uuid.lower(), b.major, b.minor, sys.intern(b.zone)) for b in record.beacons
+        )
+    return FenceEntry(
+        lat,
+        lon,
+        reach,
+        size,
+        record.exit_margin_m,
+        record.dwell_s,
+        record.store_id,
+        sys.intern(record.issuer_id),
+        polygon,
+        beacons,
+    )
+
+
+def _size_class(reach_m: float) -> int:
+    level = 0 if reach_m <= SIZE_CLASSES_M[0] else math.ceil(math.log2(reach_m / SIZE_CLASSES_M[0]))
+    if level >= len(SIZE_CLASSES_M):
+        raise ValueError(f"fence reaches {reach_m:.0f} m, beyond the largest size class")
+    if level and reach_m <= SIZE_CLASSES_M[level - 1]:  # log2 rounding at a class boundary
+        level -= 1
+    return level
+
+
+class _Layer:
+    __slots__ = ("cells", "count", "grid")
+
+    def __init__(self, cell_m: float) -> None:
+        self.grid = Grid(cell_m)
+        self.cells: dict[int, list[FenceEntry]] = {}
+        self.count = 0
+
+    def add(self, entry: FenceEntry, keys: Iterable[int]) -> None:
+        for key in keys:
+            cell = self.cells.get(key)
+            if cell is None:
+                self.cells[key] = [entry]
+            else:
+                cell.append(entry)
+        self.count += 1
+
+    def remove(self, entry: FenceEntry, keys: Iterable[int]) -> None:
+        for key in keys:
+            cell = self.cells[key]
+            cell.remove(entry)
+            if not cell:
+                del self.cells[key]
+        self.count -= 1
+
+
+class FenceIndex:
+    def __init__(self) -> None:
+        self._by_id: dict[str, FenceEntry] = {}
+        self._beacons: dict[BeaconKey, tuple[FenceEntry, str]] = {}
+        self._sizes = [_Layer(2 * limit) for limit in SIZE_CLASSES_M]
+        self._near = [_Layer(cell) for _, cell in NEAR_CLASSES_M]
+        self._active: tuple[_Layer, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    # --- edits ----------------------------------------------------------------------------
+
+    def put(self, entry: FenceEntry) -> None:
+        """Add or replace the store ``entry.store_id``."""
+        if entry.store_id in self._by_id:
+            self.remove(entry.store_id)
+        layer = self._sizes[_size_class(entry.reach_m)]
+        layer.add(entry, layer.grid.circle_cells(entry.lat, entry.lon, entry.reach_m))
+        near = self._near_layer(entry.reach_m)
+        near.add(entry, (near.grid.key(entry.lat, entry.lon),))
+        for uuid, major, minor, zone in entry.beacons:
+            self._beacons[(uuid, major, minor)] = (entry, zone)
+        self._by_id[entry.store_id] = entry
+        if layer.count == 1:
+            self._refresh_active()
+
+    def put_record(self, record: StoreRecord) -> bool:
+        """Index a stored record; False (and a log line) when it holds no usable fence."""
+        try:
+            entry = entry_from_record(record)
+        except ValueError as exc:
+            self.remove(record.store_id)
+            log.warning("store not indexed", extra={"store_id": record.store_id, "why": str(exc)})
+            return False
+        self.put(entry)
+        return True
+
+    def remove(self, store_id: str) -> None:
+        entry = self._by_id.pop(store_id, None)
+        if entry is None:
+            return
+        layer = self._sizes[_size_class(entry.reach_m)]
+        layer.remove(entry, layer.grid.circle_cells(entry.lat, entry.lon, entry.reach_m))
+        near = self._near_layer(entry.reach_m)
+        near.remove(entry, (near.grid.key(entry.lat, entry.lon),))
+        for uuid, major, minor, _ in entry.beacons:
+            key = (uuid, major, minor)
+            held = self._beacons.get(key)
+            if held is not None and held[0] is entry:
+                del self._beacons[key]
+        if layer.count == 0:
+            self._refresh_active()
+
+    def _near_layer(self, reach_m: float) -> _Layer:
+        if reach_m <= NEAR_CLASSES_M[0][0]:
+            return self._near[0]
+        return self._near[1] if reach_m <= NEAR_CLASSES_M[1][0] else self._near[2]
+
+    def _refresh_active(self) -> None:
+        self._active = tuple(layer for layer in self._sizes if layer.count)
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def get(self, store_id: str) -> FenceEntry | None:
+        return self._by_id.get(store_id)
+
+    def beacon(self, uuid: str, major: int, minor: int) -> tuple[FenceEntry, str] | None:
+        """The store and zone of a beacon (uuid in lower case)."""
+        return self._beacons.get((uuid, major, minor))
+
+    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
+        """(fence, metres from its centre) for every fence whose bounding circle holds the
+        point. This loop is the engine's hot path, hence the inlining.
+
+        The planar bound only rejects: it measures east-west with the cosine of the most
+        poleward latitude a candidate can have (no fence reaches 0.25 deg), so it never
+        overstates the distance by more than the 1 % + 1 m it is given as slack."""
+        found: list[tuple[FenceEntry, float]] = []
+        sin, cos, radians, m_per_deg = math.sin, math.cos, math.radians, M_PER_DEG
+        phi = radians(lat)
+        cos_phi = cos(phi)
+        k = m_per_deg * cos(radians(min(90.0, abs(lat) + 0.25)))
+        for layer in self._active:
+            key = layer.grid.key  # bound once: the call below runs per layer per fix
+            cell = layer.cells.get(key(lat, lon))
+            if cell is None:
+                continue
+            for entry in cell:
+                e_lat, e_lon, reach = entry[0], entry[1], entry[2]
+                dy = (e_lat - lat) * m_per_deg
+                if dy > reach or -dy > reach:
+                    continue
+                dx = e_lon - lon
+                if dx > 180.0:
+                    dx -= 360.0
+                elif dx < -180.0:
+                    dx += 360.0
+                dx *= k
+                slack = reach * 1.01 + 1.0
+                if dx * dx + dy * dy > slack * slack:
+                    continue
+                s_lat = sin((radians(e_lat) - phi) * 0.5)
+                s_lon = sin(radians(e_lon - lon) * 0.5)
+                h = s_lat * s_lat + cos_phi * cos(radians(e_lat)) * s_lon * s_lon
+                distance = _TWO_R * math.asin(math.sqrt(h if h < 1.0 else 1.0))
+                if distance <= reach:
+                    found.append((entry, distance))
+        return found
+
+    def near(
+        self, lat: float, lon: float, radius_m: float, allows: Callable[[str], bool]
+    ) -> list[tuple[float, FenceEntry]]:
+        """(edge distance, fence) for allowed fences whose edge is within ``radius_m``
+        (0 when the point is inside the bounding circle); unordered."""
+        found: list[tuple[float, FenceEntry]] = []
+        for (largest, _), layer in zip(NEAR_CLASSES_M, self._near, strict=True):
+            if not layer.count:
+                continue
+            for key in layer.grid.circle_cells(lat, lon, radius_m + largest):
+                for entry in layer.cells.get(key, ()):
+                    if not allows(entry.issuer_id):
+                        continue
+                    edge = haversine_m(lat, lon, entry.lat, entry.lon) - entry.reach_m
+                    if edge <= radius_m:
+                        found.append((max(edge, 0.0), entry))
+        return found
+
+    def entries(self) -> Iterable[FenceEntry]:
+        return self._by_id.values()

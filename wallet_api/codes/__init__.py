@@ -1,0 +1,1 @@
+"""Dynamic codes of wallet cards: per-card TOTP secrets and server-issued one-time tokens."""

@@ -1,0 +1,1 @@
+"""Checkout verification: a till's terminal proves which member is standing there."""
