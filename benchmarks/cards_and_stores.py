@@ -17,6 +17,7 @@ import argparse
 import json
 import random
 import time
+from itertools import islice
 from typing import Any
 
 import httpx
@@ -55,10 +56,14 @@ def import_stores(server: Server, partner: str, count: int) -> None:
         )
         elapsed = time.perf_counter() - started
         after = int(client.info("memory")["used_memory"])
+        records = list(islice(client.scan_iter(match=f"{server.key_prefix}:store:*"), 500))
+        record_bytes = sum(int(client.memory_usage(k) or 0) for k in records) / max(1, len(records))
     result = response.json()
     assert response.status_code == 200 and result["created"] == count, response.text[:500]
     print(f"store import: {count} stores in {elapsed:.1f} s = {count / elapsed:,.0f} stores/s")
+    # used_memory moves with everything else on a shared Redis: read it as a rough figure.
     print(f"Redis memory per store (used_memory delta): {(after - before) / count:,.0f} bytes")
+    print(f"MEMORY USAGE of one store record (mean of {len(records)}): {record_bytes:,.0f} bytes")
 
 
 def _users(server: Server, count: int) -> list[str]:
