@@ -6,16 +6,18 @@ server started for this run.  Each test gets its own key prefix and deletes only
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import cast
 
+import httpx
 import pytest
 import redis
 from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 
 from kernel.keyring import generate_key_material
 from wallet_api.app import create_app
@@ -84,9 +86,26 @@ def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
 
 
 @pytest.fixture
-async def aclient(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
+async def aclient(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP into the real app on the test's own event loop, so gathered requests really run
+    concurrently (Litestar's AsyncTestClient completes each request before the next)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and left in this one task: the lifespan's task group requires it.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await started.wait()
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+    finally:
+        stop.set()
+        await lifespan
 
 
 @pytest.fixture

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from typing import cast
 
+import httpx
 import pytest
 import redis
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from geofence.store import PresenceStore
-from geofence.sweep import DwellSweeper
+from geofence.sweep import DwellSweeper, VisitRetention
 from kernel.clock import SystemClock
 from kernel.keys import KeySpace
 from tests.conftest import ADMIN, bearer
 from tests.geofence.fences import PARIS
 from tests.geofence.presence_api import Headers, Json, fix_body, transitions
 
-AClient = AsyncTestClient[Litestar]
+AClient = httpx.AsyncClient
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ async def sweeper(redis_url: str, key_prefix: str) -> AsyncIterator[DwellSweeper
     await client.aclose()
 
 
-async def setup_store(aclient: AClient, dwell_s: int = 300) -> tuple[Json, Headers]:
+async def setup_store(aclient: AClient, app: Litestar, dwell_s: int = 300) -> tuple[Json, Headers]:
     response = await aclient.post("/v1/admin/issuers", json={"name": "Shop"}, headers=ADMIN)
     partner = bearer(response.json()["api_key"])
     body = {"name": "S", "lat": PARIS[0], "lon": PARIS[1], "timezone": "Europe/Paris"}
@@ -39,7 +41,7 @@ async def setup_store(aclient: AClient, dwell_s: int = 300) -> tuple[Json, Heade
     )
     assert response.status_code == 201, response.text
     store: Json = response.json()
-    index = aclient.app.state.services.fence_index
+    index = app.state.services.fence_index
     for _ in range(500):
         if index.index.get(store["id"]) is not None:
             break
@@ -60,9 +62,13 @@ stream = transitions
 
 
 async def test_a_quiet_phone_gets_its_dwell_from_the_sweep_once(
-    aclient: AClient, sweeper: DwellSweeper, redis_client: redis.Redis, key_prefix: str
+    aclient: AClient,
+    app: Litestar,
+    sweeper: DwellSweeper,
+    redis_client: redis.Redis,
+    key_prefix: str,
 ) -> None:
-    store, user = await setup_store(aclient)
+    store, user = await setup_store(aclient, app)
     assert await locate(aclient, user, fix_body(0, ago_s=20 * 60)) == ["enter"]
     # Twice, concurrently, as two workers would: the dwell still fires once.
     fired = await asyncio.gather(sweeper.sweep_once(), sweeper.sweep_once())
@@ -81,9 +87,13 @@ async def test_a_quiet_phone_gets_its_dwell_from_the_sweep_once(
 
 
 async def test_no_dwell_for_a_visit_that_ended_before_the_threshold(
-    aclient: AClient, sweeper: DwellSweeper, redis_client: redis.Redis, key_prefix: str
+    aclient: AClient,
+    app: Litestar,
+    sweeper: DwellSweeper,
+    redis_client: redis.Redis,
+    key_prefix: str,
 ) -> None:
-    _, user = await setup_store(aclient)
+    _, user = await setup_store(aclient, app)
     assert await locate(aclient, user, fix_body(0, ago_s=30 * 60)) == ["enter"]
     assert await locate(aclient, user, fix_body(800, ago_s=29 * 60)) == ["exit"]
     assert await sweeper.sweep_once() == 0
@@ -91,19 +101,58 @@ async def test_no_dwell_for_a_visit_that_ended_before_the_threshold(
     assert redis_client.zcard(f"{key_prefix}:presence:{{dwell}}") == 0
 
 
-async def test_a_timer_not_due_yet_waits(aclient: AClient, sweeper: DwellSweeper) -> None:
-    _, user = await setup_store(aclient, dwell_s=3600)
+async def test_a_timer_not_due_yet_waits(
+    aclient: AClient, app: Litestar, sweeper: DwellSweeper
+) -> None:
+    _, user = await setup_store(aclient, app, dwell_s=3600)
     assert await locate(aclient, user, fix_body(0, ago_s=60)) == ["enter"]
     assert await sweeper.sweep_once() == 0
 
 
 async def test_dwell_from_evidence_and_the_sweep_never_both_fire(
-    aclient: AClient, sweeper: DwellSweeper, redis_client: redis.Redis, key_prefix: str
+    aclient: AClient,
+    app: Litestar,
+    sweeper: DwellSweeper,
+    redis_client: redis.Redis,
+    key_prefix: str,
 ) -> None:
-    _, user = await setup_store(aclient)
+    _, user = await setup_store(aclient, app)
     assert await locate(aclient, user, fix_body(0, ago_s=20 * 60)) == ["enter"]
     results = await asyncio.gather(
         locate(aclient, user, fix_body(2, ago_s=10 * 60)), sweeper.sweep_once()
     )
     types = [e[b"type"] for e in stream(redis_client, key_prefix)]
     assert types == [b"enter", b"dwell"], results
+
+
+@pytest.fixture
+async def retention(redis_url: str, key_prefix: str) -> AsyncIterator[tuple[VisitRetention, Redis]]:
+    client = Redis.from_url(redis_url)
+    yield VisitRetention(PresenceStore(client, KeySpace(key_prefix)), SystemClock()), client
+    await client.aclose()
+
+
+async def test_visits_older_than_90_days_are_deleted_even_without_new_activity(
+    aclient: AClient, app: Litestar, retention: tuple[VisitRetention, Redis], key_prefix: str
+) -> None:
+    sweeper, client = retention
+    _, user = await setup_store(aclient, app)
+    assert await locate(aclient, user, fix_body(0, ago_s=30 * 60)) == ["enter"]
+    assert await locate(aclient, user, fix_body(800, ago_s=29 * 60)) == ["exit"]
+    user_id = (await aclient.get("/v1/me", headers=user)).json()["user_id"]
+    visits = f"{key_prefix}:presence:{{{user_id}}}:visits"
+    schedule = f"{key_prefix}:presence:{{retention}}"
+    [(_, due)] = cast(
+        list[tuple[bytes, float]], await client.zrange(schedule, 0, -1, withscores=True)
+    )
+    assert due == pytest.approx(time.time() - 29 * 60 + 90 * 86400, abs=60)
+    assert await sweeper.sweep_once() == 0  # not due yet
+    # Pretend 90 days passed: make the visit and its schedule that old.
+    [raw] = cast(list[bytes], await client.zrange(visits, 0, -1))
+    old = time.time() - 91 * 86400
+    await client.zadd(visits, {raw: old})
+    await client.zadd(schedule, {user_id: old + 90 * 86400})
+    assert await sweeper.sweep_once() == 1
+    assert await client.zcard(visits) == 0
+    assert await client.zcard(schedule) == 0
+    assert (await aclient.get("/v1/me/visits", headers=user)).json()["items"] == []

@@ -6,11 +6,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import prometheus_client
 import pytest
 import redis
 from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 
 from tests.conftest import ADMIN, bearer
 
@@ -203,7 +204,7 @@ def test_code_ttl_is_set_in_redis(
 
 
 async def test_concurrent_attaches_of_one_code_attach_one_card(
-    aclient: AsyncTestClient[Litestar],
+    aclient: httpx.AsyncClient,
 ) -> None:
     created = await aclient.post("/v1/admin/issuers", json={"name": "Race"}, headers=ADMIN)
     key = bearer(created.json()["api_key"])

@@ -8,15 +8,16 @@ import struct
 import time
 from typing import Any
 
+import httpx
 import pyotp
 from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 
 from issuers.check_digits import gtin_check_digit
 from tests.conftest import ADMIN, bearer
 
 Client = TestClient[Litestar]
-AsyncClient = AsyncTestClient[Litestar]
+AsyncClient = httpx.AsyncClient
 Headers = dict[str, str]
 
 

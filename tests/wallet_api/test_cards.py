@@ -3,10 +3,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 
 from issuers.check_digits import gtin_check_digit, luhn_check_digit
 from tests.conftest import ADMIN, bearer, find_in_redis
@@ -252,7 +253,7 @@ def test_card_routes_need_a_user(client: Client) -> None:
     assert client.post("/v1/me/cards", json={"number": "1"}, headers=ADMIN).status_code == 403
 
 
-async def test_limit_holds_under_concurrent_adds(aclient: AsyncTestClient[Litestar]) -> None:
+async def test_limit_holds_under_concurrent_adds(aclient: httpx.AsyncClient) -> None:
     who = bearer((await aclient.post("/v1/users", json={})).json()["token"])
     for i in range(199):
         response = await aclient.post("/v1/me/cards", json={"number": f"LIM{i}"}, headers=who)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import redis
 from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 
 from tests.conftest import bearer, find_in_redis
 
@@ -60,7 +61,7 @@ def test_invalid_key_is_400(client: Client) -> None:
 
 
 async def test_concurrent_retries_create_exactly_one_user(
-    aclient: AsyncTestClient[Litestar],
+    aclient: httpx.AsyncClient,
 ) -> None:
     headers = {"Idempotency-Key": "storm"}
     responses = await asyncio.gather(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 import redis
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from tests.conftest import ADMIN, bearer
 from tests.geofence.fences import PARIS, offset
@@ -322,7 +321,7 @@ def test_beacon_regions_count_towards_the_ios_limit(client: Client) -> None:
 
 
 async def test_concurrent_requests_for_one_user_emit_one_enter(
-    aclient: AsyncTestClient[Litestar], redis_client: redis.Redis, key_prefix: str
+    aclient: httpx.AsyncClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     response = await aclient.post("/v1/admin/issuers", json={"name": "Shop"}, headers=ADMIN)
     partner = bearer(response.json()["api_key"])
@@ -344,3 +343,20 @@ async def test_concurrent_requests_for_one_user_emit_one_enter(
     enters = [t for r in responses for t in r.json()["transitions"]]
     assert [t["type"] for t in enters] == ["enter"]
     assert [f[b"type"] for f in transitions(redis_client, key_prefix)] == [b"enter"]
+
+
+def test_only_the_last_fix_is_kept_and_visits_expire_after_90_days(
+    client: Client, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    _, partner = new_partner(client)
+    new_store(client, partner)
+    user = new_user(client)
+    user_id = client.get("/v1/me", headers=user).json()["user_id"]
+    for i, east in enumerate([0, 5, 10, 700]):
+        locate(client, user, fix_body(east, ago_s=400 - i * 60))
+    state = redis_client.hgetall(f"{key_prefix}:presence:{{{user_id}}}")
+    assert [k for k in state if b"fix" in k] == [b"fix"]  # one fix, not a track
+    assert 6 * 86400 < redis_client.ttl(f"{key_prefix}:presence:{{{user_id}}}") <= 7 * 86400
+    visits = f"{key_prefix}:presence:{{{user_id}}}:visits"
+    assert redis_client.zcard(visits) == 1
+    assert 89 * 86400 < redis_client.ttl(visits) <= 90 * 86400
