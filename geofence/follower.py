@@ -15,6 +15,7 @@ evaluate (503): an empty index would read as "every store is gone" and end open 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -131,14 +132,15 @@ class LiveIndex:
         self._version = version
         return await self.catch_up()
 
-    async def follow(self) -> None:
-        """Run until cancelled; a Redis hiccup is logged and retried, never fatal."""
-        while True:
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (between polls, so no Redis call is cut short); a Redis
+        hiccup is logged and retried, never fatal."""
+        while not stop.is_set():
+            pause = self._poll_interval_s
             try:
                 await self.poll_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("fence index follower failed; retrying")
-                await asyncio.sleep(1.0)
-            await asyncio.sleep(self._poll_interval_s)
+                pause = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)

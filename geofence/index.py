@@ -49,6 +49,9 @@ NEAR_CLASSES_M: Final = ((250.0, 500.0), (2_000.0, 4_000.0), (SIZE_CLASSES_M[-1]
 
 BeaconKey = tuple[str, int, int]
 _TWO_R: Final = 2 * EARTH_RADIUS_M
+_SHARED_INTS: dict[int, int] = {}
+"""One object per distinct dwell time (ints above 256 are not shared by CPython): 28 bytes
+a store at a million stores."""
 
 
 class FenceEntry(NamedTuple):
@@ -94,7 +97,7 @@ def entry_from_record(record: StoreRecord) -> FenceEntry:
         reach,
         size,
         record.exit_margin_m,
-        record.dwell_s,
+        _SHARED_INTS.setdefault(record.dwell_s, record.dwell_s),
         record.store_id,
         sys.intern(record.issuer_id),
         polygon,

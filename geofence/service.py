@@ -58,7 +58,7 @@ from geofence.state import (
     TransitionEvent,
     Undecided,
 )
-from geofence.store import PresenceStore
+from geofence.store import VISITS_TTL_S, PresenceStore
 from kernel.clock import Clock
 from kernel.ids import new_id
 from kernel.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -69,6 +69,8 @@ CACHE_SIZE: Final = 20_000
 CACHE_MAX_AGE_S: Final = 60.0
 
 Step = Callable[[PresenceState, Eligibility], Outcome]
+_EVERYONE = Everyone()
+_UNDECIDED = Undecided()
 
 
 class MembershipDirectory(Protocol):
@@ -227,16 +229,19 @@ class PresenceService:
         trusted = cached is None
         held: Eligibility | None = None
         for _ in range(MAX_ATTEMPTS):
-            if not state.consent.location and trusted:
+            if not state.consent.location:
+                if not trusted:
+                    state, trusted = await self._store.read(user_id), True
+                    continue
                 self._cache.drop(user_id)
                 raise ConsentRequired("the user has not granted location consent")
             try:
-                everyone = state.consent.discovery and state.consent.location
-                outcome = step(state, Everyone() if everyone else held or Undecided())
+                eligibility = _EVERYONE if state.consent.discovery else held or _UNDECIDED
+                outcome = step(state, eligibility)
             except MembershipNeeded:
                 held = HeldPrograms(await self._memberships.issuer_ids_of(user_id))
                 continue
-            if not outcome.changed or not state.consent.location:
+            if not outcome.changed:
                 if not trusted:  # answers that write nothing are never given from the cache
                     state, trusted = await self._store.read(user_id), True
                     continue
@@ -300,7 +305,10 @@ class PresenceService:
                 before, skip = float(raw_score), int(raw_skip)
             except ValueError:
                 raise InvalidCursor("cursor is not one this API returned", field="cursor") from None
-        closed = await self._store.closed_visits(user_id, before, skip, limit - len(items) + 1)
+        since = self._clock.now() - VISITS_TTL_S
+        closed = await self._store.closed_visits(
+            user_id, since, before, skip, limit - len(items) + 1
+        )
         more = len(closed) > limit - len(items)
         closed = closed[: limit - len(items)]
         items += [_visit(v) for v in closed]
@@ -328,7 +336,8 @@ class PresenceService:
 
     async def export(self, user_id: str) -> object:
         state = await self._store.read(user_id)
-        closed = await self._store.closed_visits(user_id, None, 0, None)
+        since = self._clock.now() - VISITS_TTL_S
+        closed = await self._store.closed_visits(user_id, since, None, 0, None)
         last_fix = None
         if state.fix is not None:
             fix = state.fix

@@ -12,13 +12,15 @@ User slot (hash tag ``usr_..``):
   guard). It lives here, in the key that never expires, so it never starts over while the
   user exists (a write prepared before consent was withdrawn and granted again still fails)
 - ``presence:{usr_..}:visits``   sorted set, msgpack ``ClosedVisit`` scored by exit time;
-  entries older than 90 days are trimmed on each write and the key expires 90 days after
-  the last one
+  entries older than 90 days are trimmed by the retention sweep (and on each write, and
+  never read), and the key expires 90 days after the last one
 
 Global:
 
 - ``presence:{dwell}``           sorted set ``<user>|<store>|<visit>|<issuer>`` scored by the
   dwell deadline; the sweep fires due ones (idempotently: the ``d:`` field decides)
+- ``presence:{retention}``       sorted set of user ids scored by when their oldest visit
+  turns 90 days old; the retention sweep trims those due
 - ``presence:{transitions}``     stream, MAXLEN ~ 1,000,000, one entry per transition:
   ``type`` (enter|exit|dwell), ``user_id``, ``store_id``, ``issuer_id``, ``zone`` (only for
   in-store zone transitions), ``at`` (RFC 3339 UTC, ms), ``visit_id`` (shared by a visit's
@@ -59,11 +61,12 @@ local meta = redis.call('HMGET', KEYS[2], 'record', 'ver')
 return {meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS: 1 state, 2 consent, 3 visits, 4 dwell timers, 5 transitions.
+# KEYS: 1 state, 2 consent, 3 visits, 4 dwell timers, 5 transitions, 6 retention.
 # ARGV: 1 expected ver, 2 state TTL, 3 visits TTL, 4 visits cutoff, 5 stream MAXLEN,
 #       6..11 counts (fields set, fields deleted, timers set, timers cleared, visits ended,
 #       transitions), then the items in that order; a transition is its field count, then
-#       its field/value pairs.  Returns {1} or, when ``ver`` moved, {0, consent, ver, state}.
+#       its field/value pairs; last, the user id and the retention score of the ended visits.
+#       Returns {1} or, when ``ver`` moved, {0, consent, ver, state}.
 _APPLY = """
 local meta = redis.call('HMGET', KEYS[2], 'record', 'ver')
 if (meta[2] or '0') ~= ARGV[1] then
@@ -78,14 +81,15 @@ for _ = 1, tonumber(ARGV[8]) do redis.call('ZADD', KEYS[4], ARGV[a], ARGV[a + 1]
 for _ = 1, tonumber(ARGV[9]) do redis.call('ZREM', KEYS[4], ARGV[a]); a = a + 1 end
 local ended = tonumber(ARGV[10])
 for _ = 1, ended do redis.call('ZADD', KEYS[3], ARGV[a], ARGV[a + 1]); a = a + 2 end
-if ended > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[4])
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
-end
 for _ = 1, tonumber(ARGV[11]) do
   local n = tonumber(ARGV[a])
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', unpack(ARGV, a + 1, a + n))
   a = a + n + 1
+end
+if ended > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  redis.call('ZADD', KEYS[6], 'LT', ARGV[a + 1], ARGV[a])
 end
 return {1}
 """
@@ -96,6 +100,18 @@ _CONSENT = """
 redis.call('HSET', KEYS[2], 'record', ARGV[1])
 if ARGV[2] ~= '1' then redis.call('DEL', KEYS[1], KEYS[3]) end
 return redis.call('HINCRBY', KEYS[2], 'ver', 1)
+"""
+
+# KEYS: 1 visits, 2 retention.  ARGV: 1 user id, 2 cutoff (exit times before it go),
+# 3 retention period.  Trims the user's visits and reschedules them by the oldest left.
+_TRIM_VISITS = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] then
+  redis.call('ZADD', KEYS[2], tonumber(oldest[2]) + tonumber(ARGV[3]), ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
 """
 
 # KEYS: 1 state, 2 consent, 3 dwell timers, 4 transitions.  ARGV: 1 timer member,
@@ -195,6 +211,7 @@ class PresenceStore:
         self._apply = redis.register_script(_APPLY)
         self._consent = redis.register_script(_CONSENT)
         self._fire_dwell = redis.register_script(_FIRE_DWELL)
+        self._trim_visits = redis.register_script(_TRIM_VISITS)
 
     # --- key builders ---------------------------------------------------------------------
 
@@ -209,6 +226,9 @@ class PresenceStore:
 
     def _timers(self) -> str:
         return self._k.key("presence", "dwell")
+
+    def _retention(self) -> str:
+        return self._k.key("presence", "retention")
 
     def transitions_key(self) -> str:
         """The stream campaigns consume (exposed so a consumer need not rebuild the name)."""
@@ -257,12 +277,16 @@ class PresenceStore:
         for event in outcome.transitions:
             fields = transition_fields(user_id, event)
             args += [len(fields), *fields]
+        if outcome.closed:
+            oldest = min(visit.exited_at for visit in outcome.closed)
+            args += [user_id, repr(oldest + VISITS_TTL_S)]
         keys = [
             self._state(user_id),
             self._consent_key(user_id),
             self._visits(user_id),
             self._timers(),
             self.transitions_key(),
+            self._retention(),
         ]
         reply = cast(list[object], await self._apply(keys=keys, args=args))
         if reply[0] == 1:
@@ -274,22 +298,41 @@ class PresenceStore:
     # --- visits and personal data ---------------------------------------------------------
 
     async def closed_visits(
-        self, user_id: str, before: float | None, skip: int, limit: int | None
+        self, user_id: str, since: float, before: float | None, skip: int, limit: int | None
     ) -> list[ClosedVisit]:
-        """Newest first, exited at or before ``before`` (None: from the newest), skipping
-        the first ``skip`` of those; ``limit`` None: all."""
+        """Newest first, exited at or after ``since`` and at or before ``before`` (None: from
+        the newest), skipping the first ``skip`` of those; ``limit`` None: all."""
         top = "+inf" if before is None else repr(before)
-        key = self._visits(user_id)
+        key, bottom = self._visits(user_id), repr(since)
         if limit is None:
-            raws = await self._redis.zrevrangebyscore(key, top, "-inf")
+            raws = await self._redis.zrevrangebyscore(key, top, bottom)
         else:
-            raws = await self._redis.zrevrangebyscore(key, top, "-inf", start=skip, num=limit)
+            raws = await self._redis.zrevrangebyscore(key, top, bottom, start=skip, num=limit)
         return [_decode_closed(cast(bytes, raw)) for raw in raws]
 
     async def erase(self, user_id: str) -> None:
         await self._redis.delete(
             self._state(user_id), self._consent_key(user_id), self._visits(user_id)
         )
+        await self._redis.zrem(self._retention(), user_id)
+
+    async def trim_due_visits(self, now: float, limit: int) -> int:
+        """Drop visits older than the retention period for users due now; returns users."""
+        due = await self._redis.zrangebyscore(
+            self._retention(), "-inf", repr(now), start=0, num=limit
+        )
+        if not due:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for raw in cast(list[bytes], due):
+                user_id = raw.decode()
+                await self._trim_visits(
+                    keys=[self._visits(user_id), self._retention()],
+                    args=[user_id, repr(now - VISITS_TTL_S), VISITS_TTL_S],
+                    client=pipe,
+                )
+            await pipe.execute()
+        return len(due)
 
     # --- dwell timers ---------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""The dwell sweep: fires ``dwell`` for visits whose phone went quiet before the threshold.
+"""Timed work: the dwell sweep, and the 90-day retention of visits.
+
+The dwell sweep fires ``dwell`` for visits whose phone went quiet before the threshold.
 
 Visits that keep reporting get their dwell from the evidence itself (``engine.py``); this
 catches the rest. Timers live in one sorted set by deadline. Firing a timer is one script
@@ -9,6 +11,7 @@ so several workers may sweep at once and a dwell still fires exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Final
 
@@ -20,6 +23,7 @@ log = logging.getLogger("wallet.presence.sweep")
 
 SWEEP_BATCH: Final = 500
 SWEEP_INTERVAL_S: Final = 1.0
+RETENTION_INTERVAL_S: Final = 60.0
 
 
 class DwellSweeper:
@@ -42,13 +46,41 @@ class DwellSweeper:
             metrics.TRANSITIONS_BY_TYPE["dwell"].inc(fired)
         return fired
 
-    async def run(self, interval_s: float = SWEEP_INTERVAL_S) -> None:
-        """Sweep until cancelled; a failed round is logged and the next one tries again."""
-        while True:
+    async def run(self, stop: asyncio.Event, interval_s: float = SWEEP_INTERVAL_S) -> None:
+        """Sweep until ``stop`` is set; a failed round is logged and the next one retries."""
+        while not stop.is_set():
             try:
                 await self.sweep_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("dwell sweep failed; retrying")
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+
+class VisitRetention:
+    """Deletes visits once they are 90 days old, also for users who stopped using the app
+    (the write path trims too, but only when there is a write)."""
+
+    def __init__(self, store: PresenceStore, clock: Clock, batch: int = SWEEP_BATCH) -> None:
+        self._store = store
+        self._clock = clock
+        self._batch = batch
+
+    async def sweep_once(self) -> int:
+        """Trim every user due now; returns how many users were trimmed."""
+        now = self._clock.now()
+        trimmed = 0
+        while True:
+            done = await self._store.trim_due_visits(now, self._batch)
+            trimmed += done
+            if done < self._batch:
+                return trimmed
+
+    async def run(self, stop: asyncio.Event, interval_s: float = RETENTION_INTERVAL_S) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("visit retention sweep failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)

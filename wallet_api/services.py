@@ -14,7 +14,7 @@ from geofence.follower import LiveIndex
 from geofence.geometry import Polygon, centre_of
 from geofence.service import PresenceService
 from geofence.store import PresenceStore
-from geofence.sweep import DwellSweeper
+from geofence.sweep import DwellSweeper, VisitRetention
 from issuers.members.service import MemberService
 from issuers.members.store import MemberStore
 from issuers.programs.service import ProgramService
@@ -65,6 +65,7 @@ class Services:
     presence: PresenceService
     fence_index: LiveIndex
     dwell_sweeper: DwellSweeper
+    visit_retention: VisitRetention
     sealed_families: list[SealedDataFamily]
 
 
@@ -162,5 +163,6 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
         presence=presence,
         fence_index=fence_index,
         dwell_sweeper=DwellSweeper(presence_store, clock),
+        visit_retention=VisitRetention(presence_store, clock),
         sealed_families=[cards, members, codes],
     )

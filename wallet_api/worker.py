@@ -5,8 +5,9 @@ Two kinds of task:
 - per HTTP worker, always: the fence index follower, because each worker serves presence
   requests from its own in-memory index (``geofence/follower.py``);
 - background jobs, once per deployment or more (each is safe to run in several processes):
-  the dwell sweep. ``wallet serve`` runs them in every worker unless ``--no-worker`` (or
-  ``WALLET_RUN_WORKER=false``); ``wallet worker`` runs them without HTTP.
+  the dwell sweep and the 90-day visit retention. ``wallet serve`` runs them in every
+  worker unless ``--no-worker`` (or ``WALLET_RUN_WORKER=false``); ``wallet worker`` runs
+  them without HTTP.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -24,36 +26,40 @@ from wallet_api.settings import Settings
 
 log = logging.getLogger("wallet.worker")
 
-Job = Callable[[], Awaitable[None]]
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+"""Runs until the event is set, survives its own failures, and stops between Redis calls."""
+STOP_GRACE_S = 5.0
 
 
 def background_jobs(services: Services) -> dict[str, Job]:
-    """Each job runs until cancelled and survives its own failures."""
-    return {"dwell-sweep": services.dwell_sweeper.run}
+    return {
+        "dwell-sweep": services.dwell_sweeper.run,
+        "visit-retention": services.visit_retention.run,
+    }
 
 
 class TaskGroup:
-    """Named long-running tasks, cancelled together."""
+    """Named long-running tasks, stopped together: asked first, cancelled after a grace."""
 
     def __init__(self, jobs: dict[str, Job]) -> None:
         self._jobs = jobs
+        self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         for name, job in self._jobs.items():
-
-            async def run(job: Job = job) -> None:
-                await job()
-
-            self._tasks.append(asyncio.create_task(run(), name=name))
+            self._tasks.append(asyncio.create_task(job(self._stop), name=name))
             log.info("background task started", extra={"task": name})
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stop.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks.clear()
 
 

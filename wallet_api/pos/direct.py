@@ -58,6 +58,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiters: deque[_Waiter] = deque()
         self._reader = hiredis.Reader(replyError=ResponseError)
+        self._outgoing: list[bytes] = []
         self.lost = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -91,11 +92,20 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(RedisConnectionError(f"Redis connection lost: {exc}"))
 
     def send(self, commands: Sequence[Command]) -> asyncio.Future[list[Reply]]:
-        assert self.transport is not None
-        future: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Reply]] = loop.create_future()
         self.waiters.append(_Waiter(future, len(commands)))
-        self.transport.write(b"".join(pack(c) for c in commands))
+        # Commands of requests running in the same loop turn leave in one write (one
+        # syscall here, one read in Redis).
+        if not self._outgoing:
+            loop.call_soon(self._flush)
+        self._outgoing.extend(pack(c) for c in commands)
         return future
+
+    def _flush(self) -> None:
+        data, self._outgoing = b"".join(self._outgoing), []
+        if self.transport is not None and not self.lost:
+            self.transport.write(data)
 
 
 class DirectRedis:
