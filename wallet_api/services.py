@@ -130,6 +130,8 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
         programs=ProgramStore(redis, keys),
         cards=CardStore(redis, keys),
         members=MemberStore(redis, keys),
+        terminal_lockout=settings.pos_terminal_lockout,
+        card_lockout=settings.pos_card_lockout,
     )
     pos = PosService(pos_store, keyring, clock, settings)
 

@@ -92,9 +92,7 @@ class PosService:
             attempt = self._one_time(attempt, found.token, now)
         else:
             attempt = self._static(attempt, payload)
-        settled = await self._store.settle(
-            attempt, now, self._settings.pos_terminal_lockout, self._settings.pos_card_lockout
-        )
+        settled = await self._store.settle(attempt, now)
         return self._result(attempt, settled, found.ref or found.token, payload)
 
     def _with_card(self, attempt: Attempt, card: CardIdentity, method: Method) -> Attempt:

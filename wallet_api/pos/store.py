@@ -35,12 +35,16 @@ from wallet_api.codes.models import CodeRefRecord, OneTimeRecord
 from wallet_api.codes.store import CodeStore, decode_ref, decode_token
 from wallet_api.pos.direct import DirectRedis, DirectScript
 from wallet_api.pos.models import Attempt, Settled, SettledOutcome
-from wallet_api.pos.verify_lua import VERIFY
+from wallet_api.pos.verify_lua import render
 from wallet_api.settings import Lockout
 
 LOG_KEEP_MS = 90 * 24 * 3600 * 1000
 
 _decode_terminal = msgspec.msgpack.Decoder(TerminalRecord).decode
+
+
+def _limits(lockout: Lockout) -> tuple[int, int, int]:
+    return lockout.failures, lockout.window_s * 1000, lockout.lock_s * 1000
 
 
 class Lookup(msgspec.Struct, frozen=True):
@@ -60,6 +64,8 @@ class PosStore:
         programs: ProgramStore,
         cards: CardStore,
         members: MemberStore,
+        terminal_lockout: Lockout,
+        card_lockout: Lockout,
     ) -> None:
         self._redis = redis
         self._k = keys
@@ -69,7 +75,10 @@ class PosStore:
         self._cards = cards
         self._members = members
         self._direct = DirectRedis(redis)
-        self._verify = DirectScript(self._direct, VERIFY)
+        self._verify = DirectScript(
+            self._direct,
+            render(_limits(terminal_lockout), _limits(card_lockout), LOG_KEEP_MS),
+        )
 
     async def aclose(self) -> None:
         await self._direct.aclose()
@@ -104,9 +113,7 @@ class PosStore:
         token = next((decode_token(raw) for raw in tokens if raw is not None), None)
         return Lookup(terminal=terminal, ref=found_ref, token=token)
 
-    async def settle(
-        self, attempt: Attempt, now: float, terminal: Lockout, card: Lockout
-    ) -> Settled:
+    async def settle(self, attempt: Attempt, now: float) -> Settled:
         """Round trip 2: the whole check-and-consume, counting and logging, atomically."""
         iss = attempt.issuer_id
         subject = attempt.card_subject or "-"
@@ -136,14 +143,6 @@ class PosStore:
             attempt.digits,
             attempt.step_ms,
             max(1, attempt.state_ttl_ms),
-            terminal.failures,
-            terminal.window_s * 1000,
-            terminal.lock_s * 1000,
-            card.failures,
-            card.window_s * 1000,
-            card.lock_s * 1000,
-            now_ms - LOG_KEEP_MS,
-            LOG_KEEP_MS,
             attempt.verification_id,
             attempt.terminal_id,
             attempt.store_id or "",

@@ -7,11 +7,12 @@ KEYS (all tagged ``{iss_..}``):
   8 verification log (stream)   9.. member records, one per number candidate
 ARGV:
   1 now ms   2 verdict ("" = check here)   3 method   4 card kind   5 holder "usr/crd"
-  6 period s   7 digits   8 step start ms   9 state TTL ms
-  10-12 terminal failures, window ms, lock ms   13-15 the same per card
-  16 log min id (90 days ago)   17 log TTL ms   18 verification id   19 terminal id
-  20 store id   21 card id   22 "1" when a card lockout applies   23.. number indexes
+  6 period s   7 digits   8 step start ms   9 state TTL ms   10 verification id
+  11 terminal id   12 store id   13 card id   14 "1" when a card lockout applies
+  15.. number indexes
 Returns {outcome, retry after ms, member record or false, holder, matched candidate}.
+The lockout limits and the log's retention are constants rendered into the source
+(``render``): fewer arguments to send and parse on every call.
 
 Order: lockouts first (a locked subject is refused unchecked, not counted, not logged);
 then the policy as it is now (a code minted under another policy is stale); then the card
@@ -20,11 +21,23 @@ token must not be consumed.  Every outcome but a replay of an accepted code coun
 failure: a replay is a double scan, not a guess.
 """
 
-VERIFY = """
+_LIMITS = """
+local T_LIMIT, T_WINDOW, T_LOCK = %d, %d, %d
+local C_LIMIT, C_WINDOW, C_LOCK = %d, %d, %d
+local LOG_KEEP = %d
+"""
+
+
+def render(terminal: tuple[int, int, int], card: tuple[int, int, int], log_keep_ms: int) -> str:
+    """The script with its constants: (failures, window ms, lock ms) per terminal and card."""
+    return _LIMITS % (*terminal, *card, log_keep_ms) + _VERIFY
+
+
+_VERIFY = """
 local now = ARGV[1]
 local tlock = redis.call('PTTL', KEYS[4])
 if tlock > 0 then return {'too_many_attempts', tlock, false, '', 0} end
-local card_limited = ARGV[22] == '1'
+local card_limited = ARGV[14] == '1'
 if card_limited then
   local clock = redis.call('PTTL', KEYS[6])
   if clock > 0 then return {'too_many_attempts', clock, false, '', 0} end
@@ -42,9 +55,9 @@ if outcome == '' then
   if not policy then
     outcome = 'code_unknown'
   elseif method == 'static' then
-    for i = 23, #ARGV do
+    for i = 15, #ARGV do
       local held = redis.call('HGET', KEYS[2], ARGV[i])
-      if held then matched = i - 22; holder = string.match(held, '%S+'); break end
+      if held then matched = i - 14; holder = string.match(held, '%S+'); break end
     end
     if matched == 0 then
       for i = 9, #KEYS do
@@ -59,7 +72,7 @@ if outcome == '' then
                                 or policy['digits'] ~= tonumber(ARGV[7])))
       or (ARGV[4] == 'self_added' and not policy['allow_self_added']) then
     outcome = 'code_expired'
-  elseif not holds(ARGV[23], holder) then
+  elseif not holds(ARGV[15], holder) then
     outcome = 'code_unknown'
   elseif method == 'totp' then
     local last = tonumber(redis.call('GET', KEYS[7]) or '-1')
@@ -82,24 +95,24 @@ end
 local function fail(count, lock, limit, window, duration)
   local n = redis.call('INCR', count)
   if n == 1 then redis.call('PEXPIRE', count, window) end
-  if n >= tonumber(limit) then
+  if n >= limit then
     redis.call('SET', lock, '1', 'PX', duration)
     redis.call('DEL', count)
   end
 end
 if outcome ~= 'accepted' and outcome ~= 'code_replayed' then
-  fail(KEYS[3], KEYS[4], ARGV[10], ARGV[11], ARGV[12])
-  if card_limited then fail(KEYS[5], KEYS[6], ARGV[13], ARGV[14], ARGV[15]) end
+  fail(KEYS[3], KEYS[4], T_LIMIT, T_WINDOW, T_LOCK)
+  if card_limited then fail(KEYS[5], KEYS[6], C_LIMIT, C_WINDOW, C_LOCK) end
 end
 
-local card_id = ARGV[21]
+local card_id = ARGV[13]
 if method == 'static' then
   card_id = string.match(holder, '/(%S+)') or ''
   if outcome == 'code_unknown' then method = '' end
 end
-redis.call('XADD', KEYS[8], 'MINID', '~', ARGV[16], '*', 'v', ARGV[18], 't', now,
-  'trm', ARGV[19], 'sto', ARGV[20], 'crd', card_id, 'out', outcome, 'm', method)
-redis.call('PEXPIRE', KEYS[8], ARGV[17])
+redis.call('XADD', KEYS[8], 'MINID', '~', tonumber(now) - LOG_KEEP, '*', 'v', ARGV[10],
+  't', now, 'trm', ARGV[11], 'sto', ARGV[12], 'crd', card_id, 'out', outcome, 'm', method)
+redis.call('PEXPIRE', KEYS[8], LOG_KEEP)
 
 local member = false
 if outcome == 'accepted' and matched > 0 and KEYS[8 + matched] then
