@@ -109,8 +109,9 @@ class _Protocol(asyncio.Protocol):
 
 
 class DirectRedis:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, name: str) -> None:
         pool = redis.connection_pool
+        self._name = name  # CLIENT SETNAME: operators can tell this connection apart
         # A connection object that is never connected: redis-py's parsed settings.
         self._settings: AbstractConnection = pool.connection_class(**pool.connection_kwargs)
         self._protocol: _Protocol | None = None
@@ -165,11 +166,11 @@ class DirectRedis:
             handshake.append(("AUTH", *([username] if username else []), password))
         if settings.db:
             handshake.append(("SELECT", settings.db))
-        if handshake:
-            for reply in await protocol.send(handshake):
-                if isinstance(reply, ResponseError):
-                    cast(asyncio.Transport, protocol.transport).close()
-                    raise reply
+        handshake.append(("CLIENT", "SETNAME", self._name))
+        for reply in await protocol.send(handshake):
+            if isinstance(reply, ResponseError):
+                cast(asyncio.Transport, protocol.transport).close()
+                raise reply
         return protocol
 
     async def aclose(self) -> None:

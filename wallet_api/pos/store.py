@@ -74,7 +74,7 @@ class PosStore:
         self._programs = programs
         self._cards = cards
         self._members = members
-        self._direct = DirectRedis(redis)
+        self._direct = DirectRedis(redis, name=f"{keys.prefix}-pos-verify")
         self._verify = DirectScript(
             self._direct,
             render(_limits(terminal_lockout), _limits(card_lockout), LOG_KEEP_MS),

@@ -28,11 +28,6 @@ local LOG_KEEP = %d
 """
 
 
-def render(terminal: tuple[int, int, int], card: tuple[int, int, int], log_keep_ms: int) -> str:
-    """The script with its constants: (failures, window ms, lock ms) per terminal and card."""
-    return _LIMITS % (*terminal, *card, log_keep_ms) + _VERIFY
-
-
 _VERIFY = """
 local now = ARGV[1]
 local tlock = redis.call('PTTL', KEYS[4])
@@ -120,3 +115,8 @@ if outcome == 'accepted' and matched > 0 and KEYS[8 + matched] then
 end
 return {outcome, 0, member, holder, matched}
 """
+
+
+def render(terminal: tuple[int, int, int], card: tuple[int, int, int], log_keep_ms: int) -> str:
+    """The script with its constants: (failures, window ms, lock ms) per terminal and card."""
+    return _LIMITS % (*terminal, *card, log_keep_ms) + _VERIFY
