@@ -54,6 +54,7 @@ from geofence.store import PresenceStore
 from issuers.stores.models import StoreRecord
 from issuers.stores.store import StoreStore
 from kernel.clock import SystemClock
+from kernel.direct_redis import DirectRedis
 from kernel.keys import KeySpace
 
 Point = tuple[float, float]
@@ -249,8 +250,9 @@ async def service_figures(
 ) -> Timing:
     """Users walking east into stores, each update a full PresenceService call."""
     client = Redis.from_url(url)
+    direct = DirectRedis(client, name=f"{prefix}-direct")
     service = PresenceService(
-        PresenceStore(client, KeySpace(prefix)), live, _Everyone(), SystemClock()
+        PresenceStore(client, direct, KeySpace(prefix)), live, _Everyone(), SystemClock()
     )
     users = [f"usr_bench{secrets.token_hex(8)}" for _ in starts]
     for user in users:
@@ -271,6 +273,7 @@ async def service_figures(
         await service.report_location(users[u], report)
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
+    await direct.aclose()
     await client.aclose()
     return timing(latencies, elapsed)
 

@@ -42,6 +42,7 @@ from redis.asyncio import Redis
 from geofence.models import ClosedVisit, ConsentRecord, LastFix, OpenVisit, RegionMark
 from geofence.state import DwellTimer, Outcome, PresenceState, TransitionEvent
 from kernel.clock import to_rfc3339
+from kernel.direct_redis import DirectRedis, DirectScript
 from kernel.keys import KeySpace
 
 STATE_TTL_S: Final = 7 * 24 * 3600
@@ -204,11 +205,12 @@ def _field_changes(old: PresenceState, new: PresenceState) -> tuple[list[bytes |
 
 
 class PresenceStore:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+    def __init__(self, redis: Redis, direct: DirectRedis, keys: KeySpace) -> None:
         self._redis = redis
         self._k = keys
-        self._read = redis.register_script(_READ)
-        self._apply = redis.register_script(_APPLY)
+        # Every location update reads and writes back: the hot path's own connection.
+        self._read = DirectScript(direct, _READ)
+        self._apply = DirectScript(direct, _APPLY)
         self._consent = redis.register_script(_CONSENT)
         self._fire_dwell = redis.register_script(_FIRE_DWELL)
         self._trim_visits = redis.register_script(_TRIM_VISITS)
@@ -241,9 +243,8 @@ class PresenceStore:
     # --- state ----------------------------------------------------------------------------
 
     async def read(self, user_id: str) -> PresenceState:
-        raw_consent, raw_ver, flat = await self._read(
-            keys=[self._state(user_id), self._consent_key(user_id)]
-        )
+        reply = await self._read([self._state(user_id), self._consent_key(user_id)], [])
+        raw_consent, raw_ver, flat = cast(list[object], reply)
         return _state_of(
             cast(bytes | None, raw_consent), cast(bytes | None, raw_ver), cast(list[bytes], flat)
         )
@@ -288,7 +289,7 @@ class PresenceStore:
             self.transitions_key(),
             self._retention(),
         ]
-        reply = cast(list[object], await self._apply(keys=keys, args=args))
+        reply = cast(list[object], await self._apply(keys, args))
         if reply[0] == 1:
             return None
         return _state_of(

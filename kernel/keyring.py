@@ -13,7 +13,6 @@ value (a card number) without keeping that value in clear anywhere.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import re
@@ -106,8 +105,7 @@ class Keyring:
     def blind_index(self, purpose: str, value: str | bytes) -> str:
         """Deterministic keyed hash of ``value`` for equality lookups (hex, 32 chars)."""
         data = value.encode() if isinstance(value, str) else value
-        mac = hmac.new(self._index_key, purpose.encode() + b"\x00" + data, hashlib.sha256)
-        return mac.hexdigest()[:32]
+        return hmac.digest(self._index_key, purpose.encode() + b"\x00" + data, "sha256").hex()[:32]
 
     @staticmethod
     def _split(sealed: bytes) -> tuple[str, bytes, bytes]:

@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> Litestar:
             async with running_tasks(app.state.services, run_jobs=settings.run_worker):
                 yield
         finally:
-            await app.state.services.pos.aclose()
+            await app.state.services.direct.aclose()
             await redis.aclose()
 
     app = Litestar(

@@ -25,6 +25,7 @@ from issuers.terminals.service import TerminalService
 from issuers.terminals.store import TerminalStore
 from kernel import tokens
 from kernel.clock import Clock, SystemClock
+from kernel.direct_redis import DirectRedis
 from kernel.keyring import Keyring, SealedDataFamily
 from kernel.keys import KeySpace
 from wallet_api.auth import Authenticator, Principal
@@ -47,6 +48,7 @@ from wallet_api.users.store import UserStore
 class Services:
     settings: Settings
     redis: Redis
+    direct: DirectRedis  # the hot paths' multiplexed connection (kernel/direct_redis.py)
     keys: KeySpace
     keyring: Keyring
     clock: Clock
@@ -80,7 +82,8 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
     assert settings.admin_token and settings.data_keys and settings.index_key
     keys = KeySpace(settings.key_prefix)
     clock = clock or SystemClock()
-    users = UserService(UserStore(redis, keys), clock)
+    direct = DirectRedis(redis, name=f"{keys.prefix}-direct")
+    users = UserService(UserStore(redis, direct, keys), clock)
 
     auth = Authenticator(settings.admin_token)
 
@@ -124,6 +127,7 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
     # Verification reads keys other stores own in its two round trips (see pos/store.py).
     pos_store = PosStore(
         redis,
+        direct,
         keys,
         terminals=TerminalStore(redis, keys),
         codes=CodeStore(redis, keys),
@@ -141,12 +145,13 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
     # Presence reads the stores' change feed straight from their store layer, and asks the
     # wallet's cards which programs a user holds (its MembershipDirectory).
     fence_index = LiveIndex(StoreStore(redis, keys))
-    presence_store = PresenceStore(redis, keys)
+    presence_store = PresenceStore(redis, direct, keys)
     presence = PresenceService(presence_store, fence_index, cards, clock)
     personal_data.register(presence)
     return Services(
         settings=settings,
         redis=redis,
+        direct=direct,
         keys=keys,
         keyring=keyring,
         clock=clock,

@@ -90,12 +90,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     redis = Redis.from_url(settings.redis_url, max_connections=32)
-    group = TaskGroup(background_jobs(build_services(settings, redis)))
+    services = build_services(settings, redis)
+    group = TaskGroup(background_jobs(services))
     group.start()
     try:
         await stop.wait()
     finally:
         await group.stop()
+        await services.direct.aclose()
         await redis.aclose()
         for sig in handled:
             loop.remove_signal_handler(sig)

@@ -18,6 +18,7 @@ from issuers.stores.models import CreateStore
 from issuers.stores.service import StoreService
 from issuers.stores.store import StoreStore
 from kernel.clock import SystemClock
+from kernel.direct_redis import DirectRedis
 from kernel.keys import KeySpace
 from tests.geofence.fences import PARIS, offset
 from tests.geofence.presence_api import (
@@ -101,7 +102,8 @@ async def test_presence_is_unavailable_until_the_stores_are_loaded() -> None:
     keys = KeySpace("unused")
     live = LiveIndex(StoreStore(unreachable, keys))
     assert not await live.try_load()
-    presence = PresenceService(PresenceStore(unreachable, keys), live, NoCards(), SystemClock())
+    store = PresenceStore(unreachable, DirectRedis(unreachable, name="unused"), keys)
+    presence = PresenceService(store, live, NoCards(), SystemClock())
     report = LocationReport(lat=PARIS[0], lon=PARIS[1], accuracy_m=5, recorded_at=datetime.now(UTC))
     with pytest.raises(PresenceIndexLoading):
         await presence.report_location("usr_x", report)

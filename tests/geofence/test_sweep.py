@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from geofence.store import PresenceStore
 from geofence.sweep import DwellSweeper, VisitRetention
 from kernel.clock import SystemClock
+from kernel.direct_redis import DirectRedis
 from kernel.keys import KeySpace
 from tests.conftest import ADMIN, bearer
 from tests.geofence.fences import PARIS
@@ -28,7 +29,9 @@ AClient = httpx.AsyncClient
 async def sweeper(redis_url: str, key_prefix: str) -> AsyncIterator[DwellSweeper]:
     """A sweeper of its own, on this test's event loop (as a separate worker would be)."""
     client = Redis.from_url(redis_url)
-    yield DwellSweeper(PresenceStore(client, KeySpace(key_prefix)), SystemClock())
+    direct = DirectRedis(client, name=f"{key_prefix}-direct")
+    yield DwellSweeper(PresenceStore(client, direct, KeySpace(key_prefix)), SystemClock())
+    await direct.aclose()
     await client.aclose()
 
 
@@ -128,7 +131,10 @@ async def test_dwell_from_evidence_and_the_sweep_never_both_fire(
 @pytest.fixture
 async def retention(redis_url: str, key_prefix: str) -> AsyncIterator[tuple[VisitRetention, Redis]]:
     client = Redis.from_url(redis_url)
-    yield VisitRetention(PresenceStore(client, KeySpace(key_prefix)), SystemClock()), client
+    direct = DirectRedis(client, name=f"{key_prefix}-direct")
+    store = PresenceStore(client, direct, KeySpace(key_prefix))
+    yield VisitRetention(store, SystemClock()), client
+    await direct.aclose()
     await client.aclose()
 
 

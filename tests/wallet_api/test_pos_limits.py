@@ -171,7 +171,7 @@ def test_verification_connects_like_the_client_unix_socket_password_and_db(
     settings: Settings, tmp_path: Path
 ) -> None:
     """The embedded default listens on a unix socket; deployments may add a password and a
-    database number: the multiplexed connection (pos/direct.py) must follow all three."""
+    database number: the multiplexed connection (kernel/direct_redis.py) must follow all three."""
     with EmbeddedRedis(tmp_path / "r") as server:
         with redis.Redis.from_url(server.url) as admin:
             admin.config_set("requirepass", "s3cret")
@@ -205,7 +205,7 @@ def test_verification_survives_a_dropped_connection(
         return code
 
     assert verify(client, terminal, fresh()).status_code == 200
-    ours = [c for c in redis_client.client_list() if c["name"] == f"{key_prefix}-pos-verify"]
+    ours = [c for c in redis_client.client_list() if c["name"] == f"{key_prefix}-direct"]
     assert len(ours) == 1  # one multiplexed connection, named for operators
     redis_client.client_kill_filter(_id=ours[0]["id"])
     assert verify(client, terminal, fresh()).status_code == 200  # reconnected

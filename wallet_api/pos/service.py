@@ -61,10 +61,6 @@ class PosService:
         self._clock = clock
         self._settings = settings
 
-    async def aclose(self) -> None:
-        """Close the verification's own Redis connection (see pos/direct.py)."""
-        await self._store.aclose()
-
     async def verify(self, token_digest: str, payload: str) -> Verification:
         payload = payload.strip()
         numeric = payload.isascii() and payload.isdigit()

@@ -29,11 +29,11 @@ from issuers.members.store import MemberStore
 from issuers.programs.store import ProgramStore
 from issuers.terminals.models import TerminalRecord
 from issuers.terminals.store import TerminalStore
+from kernel.direct_redis import DirectRedis, DirectScript
 from kernel.keys import KeySpace
 from wallet_api.cards.store import CardStore
 from wallet_api.codes.models import CodeRefRecord, OneTimeRecord
 from wallet_api.codes.store import CodeStore, decode_ref, decode_token
-from wallet_api.pos.direct import DirectRedis, DirectScript
 from wallet_api.pos.models import Attempt, Settled, SettledOutcome
 from wallet_api.pos.verify_lua import render
 from wallet_api.settings import Lockout
@@ -57,6 +57,7 @@ class PosStore:
     def __init__(
         self,
         redis: Redis,
+        direct: DirectRedis,
         keys: KeySpace,
         *,
         terminals: TerminalStore,
@@ -74,14 +75,11 @@ class PosStore:
         self._programs = programs
         self._cards = cards
         self._members = members
-        self._direct = DirectRedis(redis, name=f"{keys.prefix}-pos-verify")
+        self._direct = direct
         self._verify = DirectScript(
             self._direct,
             render(_limits(terminal_lockout), _limits(card_lockout), LOG_KEEP_MS),
         )
-
-    async def aclose(self) -> None:
-        await self._direct.aclose()
 
     def _fails(self, issuer_id: str, subject: str) -> str:
         return self._k.key("posfail", issuer_id, subject)

@@ -42,6 +42,9 @@ def _verify_responses() -> dict[int, ResponseSpec]:
     return responses
 
 
+_TERMINAL_DIGEST = "pos.terminal_key_digest"
+
+
 async def terminal_key(request: AnyRequest) -> None:
     """Authenticates the verify route (before its body is read, as a guard would).
 
@@ -61,7 +64,8 @@ async def terminal_key(request: AnyRequest) -> None:
     prefix, digest = auth.bearer_digest(header)
     if prefix != tokens.TERMINAL_PREFIX or auth.is_admin(digest):
         await auth.require(header, "terminal")
-    request.state.terminal_key_digest = digest
+    # The scope's state dict itself: ``request.state`` builds a State object on every access.
+    request.scope["state"][_TERMINAL_DIGEST] = digest
 
 
 class PosVerifyController(Controller):
@@ -82,7 +86,7 @@ class PosVerifyController(Controller):
         # No dependency injection on this hot path (measured, docs/benchmarks.md): the
         # services come from the app state and the digest from the before_request hook.
         services = services_of(request)
-        return await services.pos.verify(request.state.terminal_key_digest, data.payload)
+        return await services.pos.verify(request.scope["state"][_TERMINAL_DIGEST], data.payload)
 
 
 class PartnerVerificationsController(Controller):

@@ -11,6 +11,7 @@ from typing import cast
 import msgspec
 from redis.asyncio import Redis
 
+from kernel.direct_redis import DirectRedis
 from kernel.keys import KeySpace
 from wallet_api.users.models import UserRecord
 
@@ -19,8 +20,9 @@ _decode = msgspec.msgpack.Decoder(UserRecord).decode
 
 
 class UserStore:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+    def __init__(self, redis: Redis, direct: DirectRedis, keys: KeySpace) -> None:
         self._redis = redis
+        self._direct = direct  # the token lookup runs on every user request
         self._keys = keys
 
     def _user(self, user_id: str) -> str:
@@ -43,7 +45,7 @@ class UserStore:
         await self._redis.set(self._user(record.user_id), _encode(record), xx=True)
 
     async def user_id_for_token(self, token_digest: str) -> str | None:
-        raw = await self._redis.get(self._token(token_digest))
+        (raw,) = await self._direct.execute([("GET", self._token(token_digest))])
         return None if raw is None else cast(bytes, raw).decode()
 
     async def delete(self, record: UserRecord) -> None:

@@ -1,20 +1,25 @@
-"""Round trips for the POS hot path, multiplexed on one Redis connection per process.
+"""The hot paths' Redis round trips, multiplexed on one connection per process.
 
-Why not the redis-py client: its asyncio layers (a pool checkout with a health check under
-a lock, observability hooks, per-argument encoding, timeouts and retries) cost 70-90 µs of
-CPU per command on a small machine, and verification is measured against a baseline of one
-such command while it needs two round trips (docs/benchmarks.md).  Here every caller
-appends its commands to one connection and waits for its own replies: Redis answers in
-order, so a FIFO of waiters matches replies to callers; hiredis packs and parses (C).  A
-round trip then costs 15-20 µs, and concurrent requests share the connection's writes
-and reads.
+Used where a request's cost is dominated by its Redis calls: credential lookups (every
+authenticated request), POS verification, and the presence engine's read and write-back.
+Everything else uses the redis-py client (``redis.asyncio.Redis``), which stays the client of
+record: this class borrows its connection settings and adds no features.
+
+Why not the redis-py client here: its asyncio layers (a pool checkout with a health check
+under a lock, observability hooks, per-argument encoding, timeouts and retries) cost 70-90 µs
+of CPU per command on a small machine, about as much as the rest of a request
+(docs/benchmarks.md).  Here every caller appends its commands to one connection and waits for
+its own replies: Redis answers in order, so a FIFO of waiters matches replies to callers;
+hiredis packs and parses (C).  A round trip then costs 15-20 µs, and concurrent requests
+share the connection's writes and reads.
 
 Connection settings (TCP, unix socket, TLS, user, password, db) come from the client's own
 pool, so this always talks to the Redis the client talks to.  A cancelled caller's replies
 are still read and dropped, so the stream never goes out of step; a broken connection fails
 its waiters with ``ConnectionError`` and the next call reconnects (each call is retried
-once, as redis-py's default retry does: a retried script whose first reply was lost may
-answer "replayed" although the partner's log shows it accepted).
+once, as redis-py's default retry does: a retried script whose first reply was lost runs
+twice, so scripts sent here must be safe to repeat: POS verification answers "replayed",
+the presence write-back "conflict", both of which the callers handle).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from redis.asyncio.connection import AbstractConnection, SSLConnection, UnixDoma
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-Arg = bytes | str | int
+Arg = bytes | str | int | float
 Command = Sequence[Arg]
 Reply = object
 
@@ -119,8 +124,11 @@ class DirectRedis:
 
     async def execute(self, commands: Sequence[Command]) -> list[Reply]:
         """Send ``commands`` in one write; their replies, in order.  Error replies raise."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost:  # not inline: one coroutine less per call
+            protocol = await self._connected()
         try:
-            replies = await (await self._connected()).send(commands)
+            replies = await protocol.send(commands)
         except RedisConnectionError:
             replies = await (await self._connected()).send(commands)
         for reply in replies:
@@ -131,9 +139,6 @@ class DirectRedis:
         return replies
 
     async def _connected(self) -> _Protocol:
-        protocol = self._protocol
-        if protocol is not None and not protocol.lost:
-            return protocol
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
