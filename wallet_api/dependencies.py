@@ -1,8 +1,11 @@
-"""Litestar dependencies and guards: the services container and the four principal kinds.
+"""Litestar dependencies and hooks: the services container and the four principal kinds.
 
-Every authenticated controller declares both ``guards = [requires(kind)]`` (authentication
-and the kind check, always run) and ``dependencies = <KIND>`` (hands the principal to
-handlers that want it).
+Every authenticated controller declares both ``before_request = requires(kind)``
+(authentication and the kind check, run before the body is read) and
+``dependencies = <KIND>`` (hands the principal to handlers that want it). No handler of
+such a controller declares a ``before_request`` of its own: it would replace the
+controller's (tests/wallet_api/test_auth.py sends every route a request without
+credentials). POS verification authenticates in its own hook (routes/pos.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Guard
 
 from wallet_api.auth import Principal, PrincipalKind
 from wallet_api.services import Services
@@ -36,17 +38,24 @@ async def _services(request: AnyRequest) -> Services:
     return services_of(request)
 
 
-def requires(kind: PrincipalKind) -> Guard:
-    """A guard admitting only ``kind`` credentials; it runs whether or not the handler
-    asks for the principal, so no route can forget to authenticate."""
+class requires:
+    """The ``before_request`` hook of every authenticated controller: authenticates the
+    bearer token and admits only ``kind`` credentials, before the body is read and whether
+    or not the handler asks for the principal.
 
-    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        auth = services_of(connection).auth
-        header = connection.headers.get("authorization")
-        connection.state.principal = await auth.require(header, kind)
+    A hook rather than a guard: Litestar copies the route handler object for every guard
+    call (~10 µs a request).  A handler-level ``before_request`` would replace the
+    controller's, so no authenticated handler declares one (a test sends every route a
+    request without credentials and expects 401).  An object, not a closure, so that a
+    controller attribute holding it is not bound as a method."""
 
-    guard.__name__ = f"requires_{kind}"
-    return guard
+    def __init__(self, kind: PrincipalKind) -> None:
+        self.kind: PrincipalKind = kind
+
+    async def __call__(self, request: AnyRequest) -> None:
+        auth = services_of(request).auth
+        header = request.headers.get("authorization")
+        request.state.principal = await auth.require(header, self.kind)
 
 
 async def _principal(request: AnyRequest, services: ServicesDep) -> Principal:

@@ -65,3 +65,43 @@ def test_right_kind_gets_in(client: Client, tokens: dict[str, dict[str, str]]) -
 def test_wrong_admin_token_is_401(client: Client) -> None:
     response = client.post("/v1/admin/issuers", json={"name": "x"}, headers=bearer("wadm_nope"))
     assert response.status_code == 401
+
+
+# Routes anyone may call; every other route must refuse a request without credentials.
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("POST", "/v1/users"),
+}
+
+
+def _every_route(app: Litestar) -> list[tuple[str, str]]:
+    routes = []
+    for route in app.routes:
+        if route.path.startswith("/docs"):  # the OpenAPI document and its viewers
+            continue
+        # Path parameters get a value of the right shape; the request must fail before it
+        # is looked up.
+        path = route.path
+        for name in route.path_parameters:
+            path = path.replace("{" + name + ":str}", "x").replace("{" + name + "}", "x")
+        for method in sorted(getattr(route, "methods", ())):
+            if method not in {"HEAD", "OPTIONS"} and (method, route.path) not in PUBLIC:
+                routes.append((method, path))
+    return routes
+
+
+def test_every_non_public_route_refuses_missing_and_forged_credentials(
+    app: Litestar, client: Client
+) -> None:
+    """Authentication is a controller hook (wallet_api/dependencies.py); a handler that
+    declared its own hook would silently replace it. This catches that on any route."""
+    routes = _every_route(app)
+    assert len(routes) > 40  # the walk found the API, not an empty list
+    refused = {}
+    for method, path in routes:
+        for headers in ({}, {"Authorization": "Bearer wut_forged"}):
+            response = client.request(method, path, headers=headers, json={})
+            refused[(method, path, bool(headers))] = response.status_code
+    assert {key for key, status in refused.items() if status != 401} == set()

@@ -13,7 +13,7 @@ class AdminIssuersController(Controller):
     path = "/v1/admin/issuers"
     tags = ["admin"]
     dependencies = ADMIN
-    guards = [requires("admin")]
+    before_request = requires("admin")
     security = [{"BearerAuth": []}]
 
     @post(

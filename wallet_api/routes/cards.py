@@ -34,7 +34,7 @@ class CardsController(Controller):
     path = "/v1/me/cards"
     tags = ["users: cards"]
     dependencies = USER
-    guards = [requires("user")]
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @post(

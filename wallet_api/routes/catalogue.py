@@ -16,7 +16,7 @@ class CatalogueController(Controller):
     path = "/v1/issuers"
     tags = ["users: catalogue"]
     dependencies = USER
-    guards = [requires("user")]
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @get(

@@ -31,7 +31,7 @@ class CardCodesController(Controller):
     path = "/v1/me/cards"
     tags = ["users: dynamic codes"]
     dependencies = USER
-    guards = [requires("user")]
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @get(

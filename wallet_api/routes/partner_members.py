@@ -16,7 +16,7 @@ class PartnerMembersController(Controller):
     path = "/v1/partner/members"
     tags = ["partner: members"]
     dependencies = PARTNER
-    guards = [requires("partner")]
+    before_request = requires("partner")
     security = [{"BearerAuth": []}]
 
     @put(
@@ -58,7 +58,7 @@ class PartnerEnrollmentsController(Controller):
     path = "/v1/partner/enrollments"
     tags = ["partner: members"]
     dependencies = PARTNER
-    guards = [requires("partner")]
+    before_request = requires("partner")
     security = [{"BearerAuth": []}]
 
     @post(

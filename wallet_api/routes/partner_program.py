@@ -13,7 +13,7 @@ class PartnerProgramController(Controller):
     path = "/v1/partner"
     tags = ["partner: program"]
     dependencies = PARTNER
-    guards = [requires("partner")]
+    before_request = requires("partner")
     security = [{"BearerAuth": []}]
 
     @get(

@@ -46,7 +46,7 @@ class PartnerStoresController(Controller):
     path = "/v1/partner/stores"
     tags = ["partner: stores"]
     dependencies = PARTNER
-    guards = [requires("partner")]
+    before_request = requires("partner")
     security = [{"BearerAuth": []}]
 
     @post(

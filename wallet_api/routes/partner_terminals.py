@@ -16,7 +16,7 @@ class PartnerTerminalsController(Controller):
     path = "/v1/partner/terminals"
     tags = ["partner: terminals"]
     dependencies = PARTNER
-    guards = [requires("partner")]
+    before_request = requires("partner")
     security = [{"BearerAuth": []}]
 
     @post(
@@ -67,7 +67,7 @@ class PosController(Controller):
     path = "/v1/pos"
     tags = ["pos"]
     dependencies = TERMINAL
-    guards = [requires("terminal")]
+    before_request = requires("terminal")
     security = [{"BearerAuth": []}]
 
     @get(

@@ -93,7 +93,7 @@ class PartnerVerificationsController(Controller):
     path = "/v1/partner/verifications"
     tags = ["partner: verifications"]
     dependencies = PARTNER
-    guards = [requires("partner")]
+    before_request = requires("partner")
     security = [{"BearerAuth": []}]
 
     @get(

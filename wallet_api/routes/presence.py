@@ -35,7 +35,7 @@ class ConsentController(Controller):
     path = "/v1/me/consent"
     tags = ["presence"]
     dependencies = USER
-    guards = [requires("user")]
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @get(
@@ -66,7 +66,7 @@ class PresenceController(Controller):
     path = "/v1/me"
     tags = ["presence"]
     dependencies = USER
-    guards = [requires("user")]
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @post(

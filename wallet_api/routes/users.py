@@ -43,7 +43,7 @@ class MeController(Controller):
     path = "/v1/me"
     tags = ["users"]
     dependencies = USER
-    guards = [requires("user")]
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @get("/", operation_id="getMe", summary="The calling user", responses=problems(*AUTHED, 404))
