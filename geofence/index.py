@@ -5,10 +5,12 @@ Two questions are asked of it:
 - ``containing(lat, lon)``: which fences can contain this point (centre within the fence's
   bounding radius)? Asked for every location fix, so it is a hash lookup per *size class*:
   fences are grouped by bounding radius (25 m, 50 m, ... 25.6 km) and each class has a grid
-  whose cells are as wide as its largest radius, with a fence listed in every cell its
-  bounding circle touches (at most 3x3 away from the poles). A point is then looked up in
-  one cell per non-empty class; each fence listed there goes through a cheap planar bound
-  and, if it survives, one haversine.
+  whose cells are twice as wide as its largest radius (as wide as its widest circle), with
+  a fence listed in every cell its bounding circle touches (at most 2x2 away from the
+  poles). A point is then looked up in one cell per non-empty class; each fence listed there
+  goes through a cheap planar bound and, if it survives, one haversine. Cells as wide as
+  the radius would halve the candidates but more than double the grid's memory
+  (docs/benchmarks.md, presence).
 - ``near(lat, lon, radius_m)``: which fences have their edge within ``radius_m``? Asked by
   region sync; fences are also listed by centre in three coarse grids (by size), scanned
   over the circle grown by the largest fence of that grid.
