@@ -79,9 +79,21 @@ def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout_s: float =
 
 
 @contextlib.contextmanager
-def running_server(*, server: str = "granian", workers: int = 1) -> Iterator[Server]:
-    """`wallet serve` in a subprocess against the shared Redis, with its own key prefix."""
-    url, prefix, port = redis_url(), "bench" + secrets.token_hex(4), _free_port()
+def running_server(
+    *,
+    server: str = "granian",
+    workers: int = 1,
+    url: str | None = None,
+    prefix: str | None = None,
+    ready_timeout_s: float = 30,
+) -> Iterator[Server]:
+    """`wallet serve` in a subprocess against the shared Redis. Without ``prefix`` it gets a
+    key prefix of its own, deleted at the end; a given ``prefix`` (data the caller loaded,
+    such as stores) is left to the caller."""
+    own_prefix = prefix is None
+    url = url or redis_url()
+    prefix = prefix or "bench" + secrets.token_hex(4)
+    port = _free_port()
     admin = "wadm_" + secrets.token_urlsafe(24)
     env = {
         **os.environ,
@@ -99,12 +111,13 @@ def running_server(*, server: str = "granian", workers: int = 1) -> Iterator[Ser
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base_url, proc)
+        _wait_ready(base_url, proc, ready_timeout_s)
         yield Server(base_url=base_url, admin_token=admin, redis_url=url, key_prefix=prefix)
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
-        delete_prefix(url, prefix)
+        proc.wait(timeout=60)
+        if own_prefix:
+            delete_prefix(url, prefix)
         shutil.rmtree(env["WALLET_DATA_DIR"], ignore_errors=True)
 
 

@@ -14,23 +14,14 @@ written back):
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import httpx
 
-from benchmarks.harness import Load, Server, measure_baselines, wrk
+from benchmarks.harness import Load, Server, measure_baselines, running_server, wrk
 from geofence.index import FenceEntry
-from kernel.keyring import generate_key_material
 
 _LOCATION_LUA = """
 local tokens = {%s}
@@ -65,54 +56,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def serving(url: str, prefix: str, ready_timeout_s: float = 900) -> Iterator[Server]:
-    """`wallet serve` (one worker) on ``prefix``; prints how long the start took."""
-    port, admin = _free_port(), "wadm_" + secrets.token_urlsafe(24)
-    data_dir = tempfile.mkdtemp(prefix="wallet-bench-")
-    env = {
-        **os.environ,
-        "WALLET_REDIS_URL": url,
-        "WALLET_KEY_PREFIX": prefix,
-        "WALLET_ADMIN_TOKEN": admin,
-        "WALLET_DATA_KEYS": f"k1:{generate_key_material()}",
-        "WALLET_INDEX_KEY": generate_key_material(),
-        "WALLET_DATA_DIR": data_dir,
-        "WALLET_USERS_CREATE_PER_MINUTE": "1000000",
-    }
-    wallet = str(Path(sys.executable).with_name("wallet"))
-    command = [wallet, "serve", "--port", str(port), "--workers", "1"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base_url, proc, ready_timeout_s)
-        print(f"server start (fence index loaded): {time.perf_counter() - started:.1f} s")
-        yield Server(base_url=base_url, admin_token=admin, redis_url=url, key_prefix=prefix)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-
-
-def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(base_url + "/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError("server did not become ready")
-
-
 def _users(server: Server, count: int) -> list[str]:
     tokens = []
     consent = {"location": True, "discovery": True}
@@ -136,7 +79,10 @@ def _starts(entries: Sequence[FenceEntry], walking: bool) -> str:
 
 
 def http_figures(url: str, prefix: str, entries: Sequence[FenceEntry], seconds: int) -> None:
-    with serving(url, prefix) as server:
+    started = time.perf_counter()
+    # The stores are already under ``prefix``: each worker loads them at start.
+    with running_server(url=url, prefix=prefix, ready_timeout_s=900) as server:
+        print(f"server start (fence index loaded): {time.perf_counter() - started:.1f} s")
         baselines = measure_baselines(server, seconds)
         runs: dict[str, Load] = {}
         for walking in (True, False):

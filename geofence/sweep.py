@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from geofence import metrics
@@ -48,13 +49,7 @@ class DwellSweeper:
 
     async def run(self, stop: asyncio.Event, interval_s: float = SWEEP_INTERVAL_S) -> None:
         """Sweep until ``stop`` is set; a failed round is logged and the next one retries."""
-        while not stop.is_set():
-            try:
-                await self.sweep_once()
-            except Exception:
-                log.exception("dwell sweep failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+        await _every(interval_s, self.sweep_once, stop, "dwell sweep")
 
 
 class VisitRetention:
@@ -77,10 +72,17 @@ class VisitRetention:
                 return trimmed
 
     async def run(self, stop: asyncio.Event, interval_s: float = RETENTION_INTERVAL_S) -> None:
-        while not stop.is_set():
-            try:
-                await self.sweep_once()
-            except Exception:
-                log.exception("visit retention sweep failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+        await _every(interval_s, self.sweep_once, stop, "visit retention sweep")
+
+
+async def _every(
+    interval_s: float, sweep: Callable[[], Awaitable[int]], stop: asyncio.Event, name: str
+) -> None:
+    """Run ``sweep`` every ``interval_s`` until ``stop``; a failure is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            await sweep()
+        except Exception:
+            log.exception("%s failed; retrying", name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

@@ -20,6 +20,7 @@ from redis.exceptions import WatchError
 
 from issuers.members.models import EnrollmentRecord, MemberRecord
 from kernel.keys import KeySpace
+from kernel.watched import rewrite_watched
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_member = msgspec.msgpack.Decoder(MemberRecord).decode
@@ -101,28 +102,14 @@ class MemberStore:
         """Re-seal the number inside one record; ``reseal(record)`` returns the new sealed value
         or None when it needs no change.  WATCH keeps a concurrent write from being undone."""
         is_member = key.startswith(self._k.pattern("member")[:-1])
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        return False
-                    record: MemberRecord | EnrollmentRecord = (
-                        _decode_member(cast(bytes, raw))
-                        if is_member
-                        else _decode_enrollment(cast(bytes, raw))
-                    )
-                    sealed = reseal(record)
-                    if sealed is None:
-                        return False
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(
-                        key,
-                        _encode(msgspec.structs.replace(record, number_sealed=sealed)),
-                        keepttl=True,
-                    )
-                    await pipe.execute()
-                    return True
-                except WatchError:
-                    continue
+
+        def rewrite(data: bytes) -> bytes | None:
+            record: MemberRecord | EnrollmentRecord = (
+                _decode_member(data) if is_member else _decode_enrollment(data)
+            )
+            sealed = reseal(record)
+            if sealed is None:
+                return None
+            return _encode(msgspec.structs.replace(record, number_sealed=sealed))
+
+        return await rewrite_watched(self._redis, key, rewrite)

@@ -25,9 +25,9 @@ from typing import Literal, cast
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from kernel.keys import KeySpace
+from kernel.watched import rewrite_watched
 from wallet_api.cards.models import CardHolder, CardRecord
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -222,18 +222,12 @@ class CardStore:
     async def reseal(self, key: str, reseal: Callable[[CardRecord], bytes | None]) -> bool:
         """Replace one card's sealed number with ``reseal(record)`` (None: no change), under
         WATCH so a concurrent PATCH or delete is never undone."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    record = None if raw is None else _decode(cast(bytes, raw))
-                    sealed = None if record is None else reseal(record)
-                    if record is None or sealed is None:
-                        return False
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(key, _encode(msgspec.structs.replace(record, number_sealed=sealed)))
-                    await pipe.execute()
-                    return True
-                except WatchError:
-                    continue
+
+        def rewrite(data: bytes) -> bytes | None:
+            record = _decode(data)
+            sealed = reseal(record)
+            if sealed is None:
+                return None
+            return _encode(msgspec.structs.replace(record, number_sealed=sealed))
+
+        return await rewrite_watched(self._redis, key, rewrite)

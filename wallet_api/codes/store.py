@@ -27,9 +27,9 @@ from typing import cast
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from kernel.keys import KeySpace
+from kernel.watched import rewrite_watched
 from wallet_api.codes.models import CodeRefRecord, OneTimeRecord
 
 EXPIRED_GRACE_S = 300
@@ -142,21 +142,9 @@ class CodeStore:
     async def rewrap(self, key: str, reseal: Reseal) -> bool:
         """Replace one record with ``reseal(record)`` (None: unchanged) under WATCH."""
         is_ref = key.startswith(self._k.pattern("coderef")[:-1])
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        return False
-                    data = cast(bytes, raw)
-                    record = _decode_ref(data) if is_ref else _decode_token(data)
-                    changed = reseal(record)
-                    if changed is None:
-                        return False
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(key, _encode(changed), keepttl=True)
-                    await pipe.execute()
-                    return True
-                except WatchError:
-                    continue
+
+        def rewrite(data: bytes) -> bytes | None:
+            changed = reseal(_decode_ref(data) if is_ref else _decode_token(data))
+            return None if changed is None else _encode(changed)
+
+        return await rewrite_watched(self._redis, key, rewrite)
