@@ -276,6 +276,13 @@ class PresenceEngine:
                 if entry is None:
                     run.forget(store_id)
                     continue
+                if centre_m is not None and entry.polygon is None:
+                    # A circle whose radius holds the fix: never "outside" (the distance is
+                    # <= 0), so only the dwell can change; this is most of a dense city's
+                    # open visits, on every fix.
+                    if fix.at >= visits[store_id].dwell_at:
+                        run.dwell_if_due(store_id, fix.at, "location")
+                    continue
                 distance = _signed_distance(entry, lat, lon, centre_m)
                 if classify(distance, accuracy, entry.size_m, entry.exit_margin_m) == "outside":
                     if run.still_evaluated(store_id):

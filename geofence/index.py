@@ -24,7 +24,9 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from geofence.geometry import (
@@ -116,11 +118,21 @@ def _size_class(reach_m: float) -> int:
     return level
 
 
-class _Layer:
-    __slots__ = ("cells", "count", "grid")
+_LAT: Final = itemgetter(0)
+_BISECT_FROM: Final = 8
+"""Cells with fewer entries are scanned whole: bisecting them costs more than it saves."""
 
-    def __init__(self, cell_m: float) -> None:
+
+class _Layer:
+    """One grid and the fences listed in its cells, each cell sorted by latitude: a lookup
+    bisects to the entries within ``reach_deg`` (the layer's largest radius) north or
+    south of the point, about half of a size-class cell."""
+
+    __slots__ = ("cells", "count", "grid", "reach_deg")
+
+    def __init__(self, cell_m: float, reach_m: float) -> None:
         self.grid = Grid(cell_m)
+        self.reach_deg = reach_m / M_PER_DEG
         self.cells: dict[int, list[FenceEntry]] = {}
         self.count = 0
 
@@ -130,7 +142,7 @@ class _Layer:
             if cell is None:
                 self.cells[key] = [entry]
             else:
-                cell.append(entry)
+                insort(cell, entry, key=_LAT)
         self.count += 1
 
     def remove(self, entry: FenceEntry, keys: Iterable[int]) -> None:
@@ -146,8 +158,8 @@ class FenceIndex:
     def __init__(self) -> None:
         self._by_id: dict[str, FenceEntry] = {}
         self._beacons: dict[BeaconKey, tuple[FenceEntry, str]] = {}
-        self._sizes = [_Layer(2 * limit) for limit in SIZE_CLASSES_M]
-        self._near = [_Layer(cell) for _, cell in NEAR_CLASSES_M]
+        self._sizes = [_Layer(2 * limit, limit) for limit in SIZE_CLASSES_M]
+        self._near = [_Layer(cell, largest) for largest, cell in NEAR_CLASSES_M]
         self._active: tuple[_Layer, ...] = ()
 
     def __len__(self) -> int:
@@ -230,6 +242,10 @@ class FenceIndex:
             cell = layer.cells.get(key(lat, lon))
             if cell is None:
                 continue
+            if len(cell) >= _BISECT_FROM:
+                band = layer.reach_deg
+                lo = bisect_left(cell, lat - band, key=_LAT)
+                cell = cell[lo : bisect_right(cell, lat + band, lo, key=_LAT)]
             for entry in cell:
                 e_lat, e_lon, reach = entry[0], entry[1], entry[2]
                 dy = (e_lat - lat) * m_per_deg

@@ -14,6 +14,7 @@ from wallet_api.dependencies import (
     AnyRequest,
     PrincipalDep,
     ServicesDep,
+    authorization_of,
     requires,
     services_of,
 )
@@ -56,11 +57,7 @@ async def terminal_key(request: AnyRequest) -> None:
     cannot afford.
     """
     auth = services_of(request).auth
-    # Straight from the ASGI scope: building Litestar's Headers object costs more.
-    header = next(
-        (v.decode("latin-1") for k, v in request.scope["headers"] if k == b"authorization"),
-        None,
-    )
+    header = authorization_of(request)
     prefix, digest = auth.bearer_digest(header)
     if prefix != tokens.TERMINAL_PREFIX or auth.is_admin(digest):
         await auth.require(header, "terminal")
