@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from kernel import tokens
 from kernel.structs import Page
+from wallet_api.body import StructBody
 from wallet_api.dependencies import (
     PARTNER,
     AnyRequest,
@@ -77,6 +78,8 @@ class PosVerifyController(Controller):
         status_code=HTTP_200_OK,
         before_request=terminal_key,
         responses=_verify_responses(),
+        dto=StructBody[VerifyCode],
+        return_dto=None,
     )
     async def verify(self, request: AnyRequest, data: JSONBody[VerifyCode]) -> Verification:
         """The member behind a code, accepted at most once; each rejection carries a code."""

@@ -24,6 +24,7 @@ from geofence.models import (
     Visit,
 )
 from kernel.structs import Page
+from wallet_api.body import StructBody
 from wallet_api.dependencies import (
     USER,
     AnyRequest,
@@ -83,6 +84,8 @@ class PresenceController(Controller):
         summary="Report one location fix or a batch",
         status_code=HTTP_200_OK,
         request_max_body_size=EVIDENCE_MAX_BODY_BYTES,
+        dto=StructBody[LocationReport],
+        return_dto=None,
         responses=problems(*AUTHED, 409, 413, 503),
     )
     async def report_location(

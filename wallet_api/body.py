@@ -1,0 +1,76 @@
+"""``StructBody[Model]``: a request body decoded by msgspec straight into its struct.
+
+Litestar's default JSON path decodes a body into dicts and lists, then converts those into
+the struct while it validates the handler's signature: two passes and the objects between
+them.  A DTO is Litestar's extension point for how a body becomes the ``data`` argument;
+this one is a single ``msgspec`` decode (the routes that use it are the ones measured
+against the one-round-trip baseline, docs/benchmarks.md).  Nothing else changes: the
+OpenAPI schema is the struct's own, conversions are as lax as Litestar's (``strict=False``),
+and errors reach the same handlers (``errors.py``) as the same problem+json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, ClassVar, Generic, TypeVar
+
+import msgspec
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar.dto import AbstractDTO, DTOFieldDefinition
+from litestar.dto._backend import DTOBackend
+from litestar.exceptions import ClientException, SerializationException, ValidationException
+from litestar.openapi.spec import Reference, Schema
+from litestar.typing import FieldDefinition
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class StructBody(AbstractDTO[T], Generic[T]):
+    """Use as ``@post(..., dto=StructBody[Model], return_dto=None)`` with ``data: Model``."""
+
+    _decoders: ClassVar[dict[type[Any], msgspec.json.Decoder[Any]]] = {}
+
+    @classmethod
+    def create_for_field_definition(
+        cls,
+        field_definition: FieldDefinition,
+        handler_id: str,
+        backend_cls: type[DTOBackend] | None = None,
+    ) -> None:
+        """No transfer model to build: decoding needs the model type alone."""
+        if cls.model_type not in cls._decoders:
+            cls._decoders[cls.model_type] = msgspec.json.Decoder(cls.model_type, strict=False)
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        annotation = FieldDefinition.from_annotation(
+            cls.model_type, kwarg_definition=field_definition.kwarg_definition
+        )
+        return schema_creator.for_field_definition(annotation)
+
+    @classmethod
+    def generate_field_definitions(
+        cls, model_type: type[Any]
+    ) -> Generator[DTOFieldDefinition, None, None]:
+        yield from ()
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        return False
+
+    def decode_bytes(self, value: bytes) -> T:
+        try:
+            decoded: T = self._decoders[self.model_type].decode(value)
+        except msgspec.ValidationError as exc:
+            # The shape Litestar gives a failed signature field, so errors.py reads it alike.
+            raise ValidationException(
+                detail="Validation failed", extra=[{"key": "data", "message": str(exc)}]
+            ) from exc
+        except msgspec.DecodeError as exc:
+            raise ClientException("Malformed JSON") from SerializationException(str(exc))
+        return decoded
+
+    def decode_builtins(self, value: dict[str, Any]) -> T:
+        return msgspec.convert(value, self.model_type, strict=False)
