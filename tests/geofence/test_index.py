@@ -46,6 +46,35 @@ def test_containing_matches_a_brute_force_scan(
         assert found(index, lat, lon) == brute_force(index, lat, lon)
 
 
+def test_dense_cells_stay_exact_through_edits() -> None:
+    """Stores crowded into a few cells (sorted and packed there) are added, moved and
+    removed, across the packing threshold both ways; lookups match a brute-force scan."""
+    rng = random.Random(11)
+    index = FenceIndex()
+
+    def place(i: int) -> None:
+        lat, lon = offset(*PARIS, rng.uniform(-60, 60), rng.uniform(-60, 60))
+        index.put(entry(f"sto_{i}", lat, lon, radius_m=rng.choice([20, 30, 45])))
+
+    def check() -> None:
+        for _ in range(300):
+            lat, lon = offset(*PARIS, rng.uniform(-120, 120), rng.uniform(-120, 120))
+            assert found(index, lat, lon) == brute_force(index, lat, lon)
+
+    for i in range(40):
+        place(i)
+    check()
+    for i in rng.sample(range(40), 20):
+        place(i)  # moved: replaced in place of the old entry
+    check()
+    for i in range(37):
+        index.remove(f"sto_{i}")  # down to 3 stores: below the packing threshold
+    check()
+    for i in range(40, 60):
+        place(i)
+    check()
+
+
 def test_a_store_straddling_the_antimeridian_is_found_from_both_sides() -> None:
     index = FenceIndex()
     index.put(entry("sto_dateline", 0.0, 179.9995, radius_m=200))
