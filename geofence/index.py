@@ -24,12 +24,13 @@ the event loop thread, so a request never sees a half-applied edit.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 from typing import Final, NamedTuple
 
@@ -56,6 +57,7 @@ NEAR_CLASSES_M: Final = ((250.0, 500.0), (2_000.0, 4_000.0), (SIZE_CLASSES_M[-1]
 """(largest bounding radius, cell size) of the coarse grids region sync scans."""
 
 BeaconKey = tuple[str, int, int]
+_GENERATIONS: Final = itertools.count(1)
 _TWO_R: Final = 2 * EARTH_RADIUS_M
 _SHARED_INTS: dict[int, int] = {}
 """One object per distinct dwell time (ints above 256 are not shared by CPython): 28 bytes
@@ -178,6 +180,22 @@ class _Layer:
                 self.packed[key] = _packed(cell)
         self.count += 1
 
+    def rows(self, key: int, lat: float, band_deg: float) -> Iterator[Row] | None:
+        """The rows of cell ``key`` whose latitude is within ``band_deg`` of ``lat`` (all
+        of them in a cell too small to be packed); None for an empty cell."""
+        cell = self.cells.get(key)
+        if cell is None:
+            return None
+        packed = self.packed.get(key) if len(cell) >= _PACK_FROM else None
+        if packed is None:
+            return _rows(cell)
+        lo = bisect_left(packed.lats, lat - band_deg)
+        hi = bisect_right(packed.lats, lat + band_deg, lo)
+        return zip(
+            packed.lats[lo:hi], packed.lons[lo:hi], packed.reaches[lo:hi], cell[lo:hi],
+            strict=True,
+        )  # fmt: skip
+
     def remove(self, entry: FenceEntry, keys: Iterable[int]) -> None:
         for key in keys:
             cell = self.cells[key]
@@ -195,6 +213,72 @@ class _Layer:
         self.count -= 1
 
 
+Row = tuple[float, float, float, FenceEntry]
+
+
+def _rows(entries: list[FenceEntry]) -> Iterator[Row]:
+    """(lat, lon, bounding radius, entry) of each entry."""
+    return zip(map(_LAT, entries), map(_LON, entries), map(_REACH, entries), entries, strict=True)
+
+
+def _holding(
+    rows: Iterable[Row],
+    lat: float,
+    lon: float,
+    margin_m: float,
+    found: list[tuple[FenceEntry, float]],
+) -> None:
+    """Append (fence, metres from its centre) for each row whose bounding circle, grown by
+    ``margin_m``, holds the point.  The engine's innermost loop, hence the inlining.
+
+    The planar bound only rejects: it measures east-west with the cosine of the most
+    poleward latitude a candidate can have (no fence reaches 0.25 deg), so it never
+    overstates the distance by more than the 1 % + 1 m it is given as slack."""
+    sin, cos, radians, m_per_deg = math.sin, math.cos, math.radians, M_PER_DEG
+    phi = radians(lat)
+    cos_phi = cos(phi)
+    k = m_per_deg * cos(radians(min(90.0, abs(lat) + 0.25)))
+    for e_lat, e_lon, reach, entry in rows:
+        limit = reach + margin_m
+        dy = (e_lat - lat) * m_per_deg
+        if dy > limit or -dy > limit:
+            continue
+        dx = e_lon - lon
+        if dx > 180.0:
+            dx -= 360.0
+        elif dx < -180.0:
+            dx += 360.0
+        dx *= k
+        slack = limit * 1.01 + 1.0
+        if dx * dx + dy * dy > slack * slack:
+            continue
+        s_lat = sin((radians(e_lat) - phi) * 0.5)
+        s_lon = sin(radians(e_lon - lon) * 0.5)
+        h = s_lat * s_lat + cos_phi * cos(radians(e_lat)) * s_lon * s_lon
+        distance = _TWO_R * math.asin(math.sqrt(h if h < 1.0 else 1.0))
+        if distance <= limit:
+            found.append((entry, distance))
+
+
+class FenceSet(NamedTuple):
+    """A few fences with their coordinates packed, asked ``containing`` many times."""
+
+    lats: array[float]
+    lons: array[float]
+    reaches: array[float]
+    fences: list[FenceEntry]
+
+    @classmethod
+    def of(cls, fences: list[FenceEntry]) -> FenceSet:
+        return cls(*_packed(fences), fences)
+
+    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
+        found: list[tuple[FenceEntry, float]] = []
+        rows = zip(self.lats, self.lons, self.reaches, self.fences, strict=True)
+        _holding(rows, lat, lon, 0.0, found)
+        return found
+
+
 class FenceIndex:
     def __init__(self) -> None:
         self._by_id: dict[str, FenceEntry] = {}
@@ -202,6 +286,9 @@ class FenceIndex:
         self._sizes = [_Layer(2 * limit, limit) for limit in SIZE_CLASSES_M]
         self._near = [_Layer(cell, largest) for largest, cell in NEAR_CLASSES_M]
         self._active: tuple[_Layer, ...] = ()
+        self.generation = next(_GENERATIONS)
+        """Changes on every edit, and differs between indexes: a cached answer is only good
+        for the index and generation it came from."""
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -219,6 +306,7 @@ class FenceIndex:
         for uuid, major, minor, zone in entry.beacons:
             self._beacons[(uuid, major, minor)] = (entry, zone)
         self._by_id[entry.store_id] = entry
+        self.generation = next(_GENERATIONS)
         if layer.count == 1:
             self._refresh_active()
 
@@ -237,6 +325,7 @@ class FenceIndex:
         entry = self._by_id.pop(store_id, None)
         if entry is None:
             return
+        self.generation = next(_GENERATIONS)
         layer = self._sizes[_size_class(entry.reach_m)]
         layer.remove(entry, layer.grid.circle_cells(entry.lat, entry.lon, entry.reach_m))
         near = self._near_layer(entry.reach_m)
@@ -268,55 +357,26 @@ class FenceIndex:
 
     def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
         """(fence, metres from its centre) for every fence whose bounding circle holds the
-        point. This loop is the engine's hot path, hence the inlining.
-
-        The planar bound only rejects: it measures east-west with the cosine of the most
-        poleward latitude a candidate can have (no fence reaches 0.25 deg), so it never
-        overstates the distance by more than the 1 % + 1 m it is given as slack."""
+        point: the engine's question, asked for every fix."""
         found: list[tuple[FenceEntry, float]] = []
-        sin, cos, radians, m_per_deg = math.sin, math.cos, math.radians, M_PER_DEG
-        phi = radians(lat)
-        cos_phi = cos(phi)
-        k = m_per_deg * cos(radians(min(90.0, abs(lat) + 0.25)))
         for layer in self._active:
-            key = layer.grid.key(lat, lon)
-            cell = layer.cells.get(key)
-            if cell is None:
-                continue
-            packed = layer.packed.get(key) if len(cell) >= _PACK_FROM else None
-            if packed is None:
-                rows = zip(map(_LAT, cell), map(_LON, cell), map(_REACH, cell), cell, strict=True)
-            else:
-                band = layer.reach_deg
-                lo = bisect_left(packed.lats, lat - band)
-                hi = bisect_right(packed.lats, lat + band, lo)
-                rows = zip(
-                    packed.lats[lo:hi],
-                    packed.lons[lo:hi],
-                    packed.reaches[lo:hi],
-                    cell[lo:hi],
-                    strict=True,
-                )
-            for e_lat, e_lon, reach, entry in rows:
-                dy = (e_lat - lat) * m_per_deg
-                if dy > reach or -dy > reach:
-                    continue
-                dx = e_lon - lon
-                if dx > 180.0:
-                    dx -= 360.0
-                elif dx < -180.0:
-                    dx += 360.0
-                dx *= k
-                slack = reach * 1.01 + 1.0
-                if dx * dx + dy * dy > slack * slack:
-                    continue
-                s_lat = sin((radians(e_lat) - phi) * 0.5)
-                s_lon = sin(radians(e_lon - lon) * 0.5)
-                h = s_lat * s_lat + cos_phi * cos(radians(e_lat)) * s_lon * s_lon
-                distance = _TWO_R * math.asin(math.sqrt(h if h < 1.0 else 1.0))
-                if distance <= reach:
-                    found.append((entry, distance))
+            rows = layer.rows(layer.grid.key(lat, lon), lat, layer.reach_deg)
+            if rows is not None:
+                _holding(rows, lat, lon, 0.0, found)
         return found
+
+    def around(self, lat: float, lon: float, margin_m: float) -> FenceSet:
+        """Every fence whose bounding circle comes within ``margin_m`` of the point: a
+        superset of ``containing`` for any point within ``margin_m`` of this one (the
+        fence's circle then reaches a cell of the margin's circle, all of which are read)."""
+        found: list[tuple[FenceEntry, float]] = []
+        margin_deg = margin_m / M_PER_DEG
+        for layer in self._active:
+            for key in layer.grid.circle_cells(lat, lon, margin_m):
+                rows = layer.rows(key, lat, layer.reach_deg + margin_deg)
+                if rows is not None:
+                    _holding(rows, lat, lon, margin_m, found)
+        return FenceSet.of(list({entry.store_id: entry for entry, _ in found}.values()))
 
     def near(
         self, lat: float, lon: float, radius_m: float, allows: Callable[[str], bool]

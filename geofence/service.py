@@ -45,6 +45,7 @@ from geofence.models import (
     Transition,
     Visit,
 )
+from geofence.nearby import NearbyCache
 from geofence.regions import region_set
 from geofence.state import (
     Eligibility,
@@ -161,6 +162,12 @@ class PresenceService:
         self._clock = clock
         self._engine = PresenceEngine(lambda: new_id("vis"))
         self._cache = _StateCache(cache_size, CACHE_MAX_AGE_S)
+        self._nearby = NearbyCache(cache_size)
+
+    def _forget_cached(self, user_id: str) -> None:
+        """What this worker holds of the user's whereabouts: gone with the consent."""
+        self._cache.drop(user_id)
+        self._nearby.drop(user_id)
 
     # --- consent --------------------------------------------------------------------------
 
@@ -172,7 +179,7 @@ class PresenceService:
         record = ConsentRecord(
             location=data.location, discovery=data.discovery, updated_at=self._clock.now()
         )
-        self._cache.drop(user_id)
+        self._forget_cached(user_id)
         await self._store.set_consent(user_id, record)
         return _consent(record)
 
@@ -191,9 +198,10 @@ class PresenceService:
     async def report_location(self, user_id: str, report: LocationReport) -> PresenceResult:
         fixes = fixes_of(report)
         now = self._clock.now()
+        fences = self._nearby.fences_for(self._live.index, user_id)
 
         def step(state: PresenceState, eligibility: Eligibility) -> Outcome:
-            return self._engine.locate(state, fixes, self._live.index, eligibility, now)
+            return self._engine.locate(state, fixes, fences, eligibility, now)
 
         return await self._evaluate(user_id, "location", step, now)
 
@@ -233,7 +241,7 @@ class PresenceService:
                 if not trusted:
                     state, trusted = await self._store.read(user_id), True
                     continue
-                self._cache.drop(user_id)
+                self._forget_cached(user_id)
                 raise ConsentRequired("the user has not granted location consent")
             try:
                 eligibility = _EVERYONE if state.consent.discovery else held or _UNDECIDED
@@ -351,7 +359,7 @@ class PresenceService:
         )
 
     async def erase(self, user_id: str) -> None:
-        self._cache.drop(user_id)
+        self._forget_cached(user_id)
         await self._store.erase(user_id)
 
 

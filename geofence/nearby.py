@@ -1,0 +1,82 @@
+"""The fences around each device, kept between its fixes.
+
+A phone's next fix is usually close to its last one: it stands in a shop, or walks a few
+metres.  So instead of asking the whole index for every fix, a worker keeps, per user, the
+fences whose bounding circle comes within ``NEARBY_M`` of where they were gathered; while
+the user's fixes stay within ``NEARBY_M`` of that point, the fences holding a fix are among
+them (``FenceIndex.around``), and only those few are measured.  A fix farther away, or any
+edit of the index since (its ``generation``), gathers them again.  In a dense city centre
+this replaces a scan of about fifty candidates by one of the two or three dozen fences
+around the user (docs/benchmarks.md, presence).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Final, NamedTuple
+
+from geofence.geometry import haversine_m
+from geofence.index import FenceEntry, FenceIndex, FenceSet
+
+NEARBY_M: Final = 25.0
+"""How far a device may move before its fences are gathered again: a larger radius is
+gathered less often but holds more fences to measure on every fix."""
+
+
+class _Gathered(NamedTuple):
+    lat: float
+    lon: float
+    generation: int
+    fences: FenceSet
+
+
+class NearbyCache:
+    """LRU, per user, of the fences gathered around their last fixes."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[str, _Gathered] = OrderedDict()
+        self._size = size
+
+    def fences_for(self, index: FenceIndex, user_id: str) -> DeviceFences:
+        return DeviceFences(index, self, user_id)
+
+    def get(self, user_id: str) -> _Gathered | None:
+        return self._items.get(user_id)
+
+    def put(self, user_id: str, gathered: _Gathered) -> None:
+        self._items[user_id] = gathered
+        self._items.move_to_end(user_id)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def drop(self, user_id: str) -> None:
+        self._items.pop(user_id, None)
+
+
+class DeviceFences:
+    """The index as one user's evaluation sees it (a ``FenceLookup``)."""
+
+    __slots__ = ("_cache", "_index", "_user_id")
+
+    def __init__(self, index: FenceIndex, cache: NearbyCache, user_id: str) -> None:
+        self._index = index
+        self._cache = cache
+        self._user_id = user_id
+
+    def get(self, store_id: str) -> FenceEntry | None:
+        return self._index.get(store_id)
+
+    def beacon(self, uuid: str, major: int, minor: int) -> tuple[FenceEntry, str] | None:
+        return self._index.beacon(uuid, major, minor)
+
+    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
+        index = self._index
+        gathered = self._cache.get(self._user_id)
+        if (
+            gathered is None
+            or gathered.generation != index.generation
+            or haversine_m(gathered.lat, gathered.lon, lat, lon) > NEARBY_M
+        ):
+            gathered = _Gathered(lat, lon, index.generation, index.around(lat, lon, NEARBY_M))
+            self._cache.put(self._user_id, gathered)
+        return gathered.fences.containing(lat, lon)
