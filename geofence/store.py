@@ -180,19 +180,20 @@ def _field_changes(old: PresenceState, new: PresenceState) -> tuple[list[bytes |
     """(field, value, field, value, ...) to set and fields to delete, old -> new."""
     set_: list[bytes | str] = []
     deleted: list[str] = []
-    singles: list[tuple[str, object, object, bytes | str]] = [
-        ("fix", old.fix, new.fix, b"" if new.fix is None else _encode(new.fix)),
-        ("jump", old.jump, new.jump, b"" if new.jump is None else _encode(new.jump)),
-        ("bt", old.beacon_at, new.beacon_at, repr(new.beacon_at)),
-        ("rt", old.region, new.region, _encode(new.region)),
+    singles: list[tuple[str, object, object]] = [
+        ("fix", old.fix, new.fix),
+        ("jump", old.jump, new.jump),
+        ("bt", old.beacon_at, new.beacon_at),
+        ("rt", old.region, new.region),
     ]
-    for name, before, after, encoded in singles:
+    for name, before, after in singles:
         if before == after:
             continue
         if after is None:
             deleted.append(name)
         else:
-            set_ += [name, encoded]
+            # Encoded only when changed: most updates change the fix alone.
+            set_ += [name, repr(after) if name == "bt" else _encode(after)]
     for store_id, visit in new.visits.items():
         if old.visits.get(store_id) != visit:
             set_ += ["v:" + store_id, _encode(visit)]
