@@ -109,6 +109,9 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
             continue
         message = str(item.get("message", "invalid value"))
         key = item.get("key")
+        if key and message == f"'{key}'":
+            # Litestar reports a parameter that was not sent as its KeyError: the name, quoted.
+            message = "a JSON body is required" if key == "data" else "required"
         path = ""
         if match := _AT_PATH.search(message):
             message, path = message[: match.start()], match.group("path")

@@ -37,6 +37,14 @@ def test_malformed_json(client: Client) -> None:
     assert_problem(client.post("/v1/users", content=b'{"locale": '), 400, "malformed_json")
 
 
+@pytest.mark.parametrize("path", ["/v1/me/location", "/v1/me/consent"])
+def test_a_missing_body_is_named_as_such(client: Client, user_token: str, path: str) -> None:
+    send = client.post if path.endswith("location") else client.put
+    response = send(path, content=b"", headers=bearer(user_token))
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"] == [{"field": "body", "message": "a JSON body is required"}]
+
+
 def test_wrong_type_names_the_field(client: Client) -> None:
     body = assert_problem(client.post("/v1/users", json={"timezone": 5}), 422, "validation_error")
     assert body["errors"] == [{"field": "timezone", "message": "Expected `str | null`, got `int`"}]
