@@ -12,11 +12,11 @@ around the user (docs/benchmarks.md, presence).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Final, NamedTuple
 
 from geofence.geometry import haversine_m
 from geofence.index import FenceEntry, FenceIndex, FenceSet
+from geofence.lru import LRU
 
 NEARBY_M: Final = 25.0
 """How far a device may move before its fences are gathered again: a larger radius is
@@ -34,8 +34,7 @@ class NearbyCache:
     """LRU, per user, of the fences gathered around their last fixes."""
 
     def __init__(self, size: int) -> None:
-        self._items: OrderedDict[str, _Gathered] = OrderedDict()
-        self._size = size
+        self._items: LRU[str, _Gathered] = LRU(size)
 
     def fences_for(self, index: FenceIndex, user_id: str) -> DeviceFences:
         return DeviceFences(index, self, user_id)
@@ -44,13 +43,10 @@ class NearbyCache:
         return self._items.get(user_id)
 
     def put(self, user_id: str, gathered: _Gathered) -> None:
-        self._items[user_id] = gathered
-        self._items.move_to_end(user_id)
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        self._items.put(user_id, gathered)
 
     def drop(self, user_id: str) -> None:
-        self._items.pop(user_id, None)
+        self._items.drop(user_id)
 
 
 class DeviceFences:

@@ -15,7 +15,6 @@ that writes nothing.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -29,6 +28,7 @@ from geofence.errors import (
     PresenceIndexLoading,
 )
 from geofence.follower import LiveIndex
+from geofence.lru import LRU
 from geofence.models import (
     BeaconReport,
     ClosedVisit,
@@ -121,25 +121,20 @@ class _StateCache:
     """LRU of the last state written per user (a hint: the write-back verifies it)."""
 
     def __init__(self, size: int, max_age_s: float) -> None:
-        self._items: OrderedDict[str, tuple[float, PresenceState]] = OrderedDict()
-        self._size = size
+        self._items: LRU[str, tuple[float, PresenceState]] = LRU(size)
         self._max_age_s = max_age_s
 
     def get(self, user_id: str) -> PresenceState | None:
         item = self._items.get(user_id)
         if item is None or time.monotonic() - item[0] > self._max_age_s:
             return None
-        self._items.move_to_end(user_id)
         return item[1]
 
     def put(self, user_id: str, state: PresenceState) -> None:
-        self._items[user_id] = (time.monotonic(), state)
-        self._items.move_to_end(user_id)
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        self._items.put(user_id, (time.monotonic(), state))
 
     def drop(self, user_id: str) -> None:
-        self._items.pop(user_id, None)
+        self._items.drop(user_id)
 
 
 class PresenceService:
