@@ -193,9 +193,10 @@ class PresenceService:
     async def report_location(self, user_id: str, report: LocationReport) -> PresenceResult:
         fixes = fixes_of(report)
         now = self._clock.now()
-        fences = self._nearby.fences_for(self._live.index, user_id)
 
         def step(state: PresenceState, eligibility: Eligibility) -> Outcome:
+            # The index as it is at each attempt: a reload may swap it while one awaits.
+            fences = self._nearby.fences_for(self._live.index, user_id)
             return self._engine.locate(state, fixes, fences, eligibility, now)
 
         return await self._evaluate(user_id, "location", step, now)
