@@ -28,3 +28,6 @@ class LRU(Generic[K, V]):
 
     def drop(self, key: K) -> None:
         self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()

@@ -35,8 +35,14 @@ class NearbyCache:
 
     def __init__(self, size: int) -> None:
         self._items: LRU[str, _Gathered] = LRU(size)
+        self._index: FenceIndex | None = None
 
     def fences_for(self, index: FenceIndex, user_id: str) -> DeviceFences:
+        if index is not self._index:
+            # A reload swapped the index: let the replaced one (and its entries) go at once,
+            # rather than one user at a time as their fixes arrive.
+            self._items.clear()
+            self._index = index
         return DeviceFences(index, self, user_id)
 
     def get(self, user_id: str) -> _Gathered | None:
