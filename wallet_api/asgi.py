@@ -19,8 +19,8 @@ def app_from_env() -> Litestar:
     app = create_app(settings)
     # Everything alive now (modules, routes, schemas, the app) lives as long as the process:
     # keep the cyclic collector from walking it in every full collection.  Unfrozen, those
-    # collections paused every request in flight for ~40 ms (/readyz p99 38 ms -> 7.6 ms,
-    # ~10 % more throughput; docs/benchmarks.md).  The fence index, loaded later, is frozen
+    # collections paused every request in flight for ~40 ms (/readyz p99 42 ms -> 7.4 ms,
+    # ~7 % more throughput; docs/benchmarks.md).  The fence index, loaded later, is frozen
     # after its load (worker.py).
     gc.collect()
     gc.freeze()
