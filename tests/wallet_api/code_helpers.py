@@ -94,6 +94,14 @@ def provisioning(client: Client, user: Headers, card_id: str) -> dict[str, Any]:
     return data
 
 
+def one_time_code(client: Client, user: Headers, card_id: str) -> str:
+    """A fresh one-time code's payload, as the phone would show it."""
+    response = client.post(f"/v1/me/cards/{card_id}/codes", headers=user)
+    assert response.status_code == 201, response.text
+    payload: str = response.json()["payload"]
+    return payload
+
+
 def ref_of(data: dict[str, Any]) -> str:
     ref: str = data["value_pattern"].removesuffix("{totp_value_0}")
     return ref

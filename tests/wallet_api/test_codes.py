@@ -25,6 +25,7 @@ from tests.wallet_api.code_helpers import (
     Program,
     async_card,
     new_user,
+    one_time_code,
     provisioning,
     pyotp_payload,
     ref_of,
@@ -310,10 +311,7 @@ def test_one_time_codes_are_distinct(client: Client) -> None:
     program = Program(client, "Coffee", "ean13", mode="one_time")
     user = new_user(client)
     card_id, _ = program.enrolled_card(user)
-    payloads = [
-        client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
-        for _ in range(30)
-    ]
+    payloads = [one_time_code(client, user, card_id) for _ in range(30)]
     assert len(set(payloads)) == 30
 
 

@@ -16,6 +16,7 @@ from tests.wallet_api.code_helpers import (
     Client,
     Program,
     new_user,
+    one_time_code,
     provisioning,
     pyotp_payload,
     ref_of,
@@ -83,10 +84,10 @@ def test_replays_do_not_lock_a_busy_till(client: Client) -> None:
     terminal = program.terminal()
     user = new_user(client)
     card_id, _ = program.enrolled_card(user)
-    payload = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
+    payload = one_time_code(client, user, card_id)
     codes = [verify(client, terminal, payload).status_code for _ in range(41)]
     assert codes == [200] + [409] * 40
-    fresh = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
+    fresh = one_time_code(client, user, card_id)
     assert verify(client, terminal, fresh).status_code == 200
 
 
@@ -201,8 +202,7 @@ def test_verification_survives_a_dropped_connection(
     card_id, _ = program.enrolled_card(user)
 
     def fresh() -> str:
-        code: str = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
-        return code
+        return one_time_code(client, user, card_id)
 
     assert verify(client, terminal, fresh()).status_code == 200
     ours = [c for c in redis_client.client_list() if c["name"] == f"{key_prefix}-direct"]

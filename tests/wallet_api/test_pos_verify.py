@@ -21,6 +21,7 @@ from tests.wallet_api.code_helpers import (
     Program,
     async_card,
     new_user,
+    one_time_code,
     provisioning,
     pyotp_payload,
     ref_of,
@@ -98,7 +99,7 @@ def test_one_time_code_verifies_once(client: Client) -> None:
     user = new_user(client)
     card_id, number = program.enrolled_card(user)
     program.member(number, points=5)
-    payload = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
+    payload = one_time_code(client, user, card_id)
     accepted = verify(client, terminal, payload)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["method"] == "one_time"
@@ -112,7 +113,7 @@ def test_upca_code_read_as_thirteen_digits_verifies(client: Client) -> None:
     terminal = program.terminal()
     user = new_user(client)
     card_id, _ = program.enrolled_card(user)
-    payload = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
+    payload = one_time_code(client, user, card_id)
     assert len(payload) == 12
     response = verify(client, terminal, "0" + payload)  # what many scanners send
     assert response.status_code == 200, response.text
@@ -192,7 +193,7 @@ def test_one_time_code_of_another_program_is_the_wrong_issuer(client: Client) ->
     theirs = Program(client, "Bakery", "ean13", mode="one_time")
     user = new_user(client)
     card_id, _ = theirs.enrolled_card(user)
-    payload = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
+    payload = one_time_code(client, user, card_id)
     response = verify(client, mine.terminal(), payload)
     assert (response.status_code, response.json()["code"]) == (422, "code_wrong_issuer")
 
@@ -253,7 +254,7 @@ def test_expired_one_time_code_is_refused(
     terminal = program.terminal()
     user = new_user(client)
     card_id, _ = program.enrolled_card(user)
-    payload = client.post(f"/v1/me/cards/{card_id}/codes", headers=user).json()["payload"]
+    payload = one_time_code(client, user, card_id)
     # Age the stored token instead of waiting 15 s: its record says when it expires.
     assert settings.data_keys and settings.index_key
     index = Keyring.parse(settings.data_keys, settings.index_key).blind_index(
