@@ -16,7 +16,7 @@ from typing import Final, NamedTuple
 
 from geofence.geometry import haversine_m
 from geofence.index import FenceEntry, FenceIndex, FenceSet
-from geofence.lru import LRU
+from kernel.lru import LRU
 
 NEARBY_M: Final = 25.0
 """How far a device may move before its fences are gathered again: a larger radius is

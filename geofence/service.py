@@ -28,7 +28,6 @@ from geofence.errors import (
     PresenceIndexLoading,
 )
 from geofence.follower import LiveIndex
-from geofence.lru import LRU
 from geofence.models import (
     BeaconReport,
     ClosedVisit,
@@ -62,6 +61,7 @@ from geofence.state import (
 from geofence.store import VISITS_TTL_S, PresenceStore
 from kernel.clock import Clock
 from kernel.ids import new_id
+from kernel.lru import LRU
 from kernel.pagination import InvalidCursor, decode_cursor, encode_cursor
 from kernel.structs import Page
 

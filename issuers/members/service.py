@@ -240,6 +240,6 @@ class MemberService:
             return keyring.rewrap(record.number_sealed, associated)
 
         changed = 0
-        async for key in self._store.scan_sealed():
-            changed += await self._store.rewrap(key, reseal)
+        async for item in self._store.scan_sealed():
+            changed += await self._store.rewrap(item, reseal)
         return changed

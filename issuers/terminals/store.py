@@ -38,6 +38,11 @@ class TerminalStore:
     def _lookup(self, digest: str) -> str:
         return self._k.key("tkey", digest)
 
+    def hash_key(self, issuer_id: str) -> str:
+        """The program's terminals (field: terminal id), for POS verification's script, which
+        checks that a terminal it was handed is still this one."""
+        return self._terminals(issuer_id)
+
     def lookup_key(self, digest: str) -> str:
         """The key lookup's name, for POS verification's one pipelined read (msgpack
         ``TerminalRecord``)."""

@@ -220,6 +220,32 @@ async def test_concurrent_attaches_of_one_code_attach_one_card(
     assert sorted(r.status_code for r in responses) == [201] + [404] * 7
 
 
+async def test_concurrent_puts_create_a_member_once_and_lose_no_field(
+    aclient: httpx.AsyncClient,
+) -> None:
+    created = await aclient.post("/v1/admin/issuers", json={"name": "Race"}, headers=ADMIN)
+    key = bearer(created.json()["api_key"])
+    # Each PUT changes one field: "fields left out keep their stored value" must hold for
+    # all of them at once, and exactly one of the racing first writes creates the member.
+    bodies = [{"points": 7}, {"tier": "gold"}, {"tags": ["vip"]}, {"attributes": {"store": 4}}]
+    bodies += [{"attributes": {"store": 4}}] * 4
+    responses = await asyncio.gather(
+        *(aclient.put(f"/v1/partner/members/{CANONICAL}", json=b, headers=key) for b in bodies)
+    )
+    assert sorted(r.status_code for r in responses) == [200] * 7 + [201]
+    member = (await aclient.get(f"/v1/partner/members/{CANONICAL}", headers=key)).json()
+    expected = {"points": 7, "tier": "gold", "tags": ["vip"], "attributes": {"store": 4}}
+    assert {name: member[name] for name in expected} == expected
+    # Members of one program share a hash: writers of different members do not block.
+    others = await asyncio.gather(
+        *(
+            aclient.put(f"/v1/partner/members/{9100 + n}", json={"points": n}, headers=key)
+            for n in range(20)
+        )
+    )
+    assert [r.status_code for r in others] == [201] * 20
+
+
 def test_member_number_must_fit_the_programs_barcode(client: Client) -> None:
     _, key = partner(client, barcode_format="ean13")
     response = client.post("/v1/partner/enrollments", json={"member_number": "ABC123"}, headers=key)

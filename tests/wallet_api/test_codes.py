@@ -403,3 +403,24 @@ def test_key_rotation_reseals_totp_secrets(settings: Settings, redis_client: red
         program.client = client
         response = verify(client, program.terminal(), pyotp_payload(data))
         assert response.status_code == 200, response.text
+
+
+def test_key_rotation_reseals_live_one_time_tokens(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    assert settings.data_keys and settings.index_key
+    new = f"k2:{generate_key_material()}"
+    both = msgspec.structs.replace(settings, data_keys=f"{new},{settings.data_keys}")
+    only_new = msgspec.structs.replace(settings, data_keys=new)
+    with TestClient(create_app(settings)) as client:
+        program = Program(client, "Coffee", "ean13", mode="one_time")
+        user = new_user(client)
+        card_id, number = program.enrolled_card(user)
+        payload = one_time_code(client, user, card_id)
+    assert asyncio.run(rotate_all(both))["codes"] == 1
+    assert asyncio.run(rotate_all(both))["codes"] == 0
+    with TestClient(create_app(only_new)) as client:
+        program.client = client
+        response = verify(client, program.terminal(), payload)
+        assert response.status_code == 200, response.text
+        assert (response.json()["card_id"], response.json()["member_number"]) == (card_id, number)

@@ -63,15 +63,14 @@ def _numbers(client: Client, who: dict[str, str]) -> list[str]:
 def _member_key_ids(client: redis.Redis, prefix: str, keyring: Keyring) -> list[str]:
     """The key id each stored member and enrollment number is sealed with."""
     found = []
-    families: list[tuple[str, type[MemberRecord | EnrollmentRecord]]] = [
-        ("member", MemberRecord),
-        ("enroll", EnrollmentRecord),
-    ]
-    for family, record_type in families:
-        for key in client.scan_iter(match=f"{prefix}:{family}:*"):
-            raw = cast(bytes, client.get(key))
-            record = msgspec.msgpack.decode(raw, type=record_type)
-            found.append(keyring.key_id_of(record.number_sealed))
+    for key in client.scan_iter(match=f"{prefix}:members:*"):
+        for raw in cast(dict[bytes, bytes], client.hgetall(key)).values():
+            member = msgspec.msgpack.decode(raw, type=MemberRecord)
+            found.append(keyring.key_id_of(member.number_sealed))
+    for key in client.scan_iter(match=f"{prefix}:enroll:*"):
+        raw = cast(bytes, client.get(key))
+        enrollment = msgspec.msgpack.decode(raw, type=EnrollmentRecord)
+        found.append(keyring.key_id_of(enrollment.number_sealed))
     return found
 
 

@@ -260,10 +260,13 @@ def test_expired_one_time_code_is_refused(
     index = Keyring.parse(settings.data_keys, settings.index_key).blind_index(
         "one-time-code", payload
     )
-    key = f"{key_prefix}:otc:{{{index}}}"
-    record = msgspec.msgpack.decode(cast(bytes, redis_client.get(key)), type=OneTimeRecord)
+    key = f"{key_prefix}:otc:{{{program.issuer_id}}}:{index}"
+    raw = cast(bytes, redis_client.hget(key, "record"))
+    record = msgspec.msgpack.decode(raw, type=OneTimeRecord)
     aged = msgspec.structs.replace(record, expires_at=time.time() - 1)
-    redis_client.set(key, msgspec.msgpack.encode(aged), keepttl=True)
+    redis_client.hset(
+        key, mapping={"record": msgspec.msgpack.encode(aged), "expires_at": repr(aged.expires_at)}
+    )
     response = verify(client, terminal, payload)
     assert (response.status_code, response.json()["code"]) == (422, "code_expired")
 

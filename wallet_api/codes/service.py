@@ -250,6 +250,6 @@ class CodeService:
             return record
 
         changed = 0
-        async for key in self._store.scan_sealed():
-            changed += await self._store.rewrap(key, reseal)
+        async for item in self._store.scan_sealed():
+            changed += await self._store.rewrap(item, reseal)
         return changed

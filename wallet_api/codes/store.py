@@ -1,21 +1,30 @@
 """Redis keys of dynamic codes (the only code that names them).
 
 Global, tagged by the looked-up value itself (the till finds them in one pipelined read):
-- ``coderef:{<ref>}``     string, msgpack ``CodeRefRecord``: a card's TOTP seed and identity,
-                          sealed (associated data ``coderef:<ref>``); no TTL.  Claimed SET NX,
-                          so a reference belongs to one card.
-- ``otc:{<token index>}`` string, msgpack ``OneTimeRecord``; TTL = the program's ``ttl_s`` +
-                          ``EXPIRED_GRACE_S`` (so a late scan hears "expired", not "unknown").
-                          The index is ``blind_index("one-time-code", token)``; SET NX makes a
-                          token unique among live ones.
+- ``coderef:{<ref>}``        string, msgpack ``CodeRefRecord``: a card's TOTP seed and
+                             identity, sealed (associated data ``coderef:<ref>``); no TTL.
+                             Claimed SET NX, so a reference belongs to one card.
+- ``otclive:{<token index>}`` string, the issuer id of a live one-time token; claimed SET NX
+                             before its record is written, so a token is unique among all
+                             programs' live tokens, and a till of another program can say
+                             "wrong issuer" rather than "unknown".  TTL = the record's.
+
+Issuer slot (hash tag ``iss_..``), so the till's one script reads the token it consumes:
+- ``otc:{iss_..}:<token index>`` hash: ``record`` (msgpack ``OneTimeRecord``, the number
+                             sealed inside) and, for the script, which reads hashes but not
+                             msgpack with binary fields, the plain ``TOKEN_FIELDS`` copied from
+                             it; TTL = the program's ``ttl_s`` + ``EXPIRED_GRACE_S`` (so a
+                             late scan hears "expired", not "unknown").  The index is
+                             ``blind_index("one-time-code", token)``.
 
 User slot (hash tag ``usr_..``), so removing a card or a user finds what to delete:
 - ``codes:{usr_..}``      hash card id -> ref (HSETNX: a card's first reference wins)
-- ``otcs:{usr_..}``       sorted set ``<card id> <token index>`` -> expiry (ms); expired
-                          members are pruned on each mint; the key expires with its last token
+- ``otcs:{usr_..}``       sorted set ``<card id> <token index> <issuer id>`` -> expiry (ms);
+                          expired members are pruned on each mint; the key expires with its
+                          last token
 
-Cross-slot: a reference is claimed before it is attached to the card, and a losing or
-orphaned claim holds a seed nobody was ever given, so it can produce no valid code.  The
+Cross-slot: a reference or token is claimed before it is attached to the card, and a losing
+or orphaned claim holds a secret nobody was ever given, so it can produce no valid code.  The
 till also checks that the card is still held (``cardref``), so leftovers of a deleted card
 never verify.
 """
@@ -29,7 +38,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from kernel.keys import KeySpace
-from kernel.watched import rewrite_watched
+from kernel.watched import FieldSwap, rewrite_watched
 from wallet_api.codes.models import CodeRefRecord, OneTimeRecord
 
 EXPIRED_GRACE_S = 300
@@ -39,6 +48,23 @@ _decode_ref = msgspec.msgpack.Decoder(CodeRefRecord).decode
 _decode_token = msgspec.msgpack.Decoder(OneTimeRecord).decode
 
 Reseal = Callable[[CodeRefRecord | OneTimeRecord], CodeRefRecord | OneTimeRecord | None]
+SealedItem = tuple[str, str | None]  # (key, hash field) of one sealed record
+
+# The fields of a token hash POS verification's script reads, in this order.
+TOKEN_FIELDS = ("user_id", "card_id", "kind", "number_index", "member_index", "expires_at")
+
+
+def _token_fields(record: OneTimeRecord) -> dict[str, str | bytes]:
+    card = record.card
+    return {
+        "user_id": card.user_id,
+        "card_id": card.card_id,
+        "kind": card.kind,
+        "number_index": card.number_index,
+        "member_index": card.member_index,
+        "expires_at": repr(record.expires_at),
+        "record": _encode(record),
+    }
 
 
 def decode_ref(raw: bytes) -> CodeRefRecord:
@@ -53,12 +79,17 @@ class CodeStore:
     def __init__(self, redis: Redis, keys: KeySpace) -> None:
         self._redis = redis
         self._k = keys
+        self._swap = FieldSwap(redis)
 
     def ref_key(self, ref: str) -> str:
         return self._k.key("coderef", ref)
 
-    def token_key(self, token_index: str) -> str:
-        return self._k.key("otc", token_index)
+    def token_key(self, issuer_id: str, token_index: str) -> str:
+        """A live token's record, in its program's slot (read by POS verification's script)."""
+        return self._k.key("otc", issuer_id, token_index)
+
+    def _live(self, token_index: str) -> str:
+        return self._k.key("otclive", token_index)
 
     def _refs_of(self, user_id: str) -> str:
         return self._k.key("codes", user_id)
@@ -109,42 +140,72 @@ class CodeStore:
     async def add_token(self, record: OneTimeRecord, now: float) -> bool:
         """Store a new live token; False when that token is live already (draw another)."""
         ttl_ms = round((record.expires_at - now + EXPIRED_GRACE_S) * 1000)
-        key = self.token_key(record.token_index)
-        if not await self._redis.set(key, _encode(record), nx=True, px=ttl_ms):
+        issuer_id = record.card.issuer_id
+        if not await self._redis.set(self._live(record.token_index), issuer_id, nx=True, px=ttl_ms):
             return False
+        key = self.token_key(issuer_id, record.token_index)
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.hset(key, mapping=_token_fields(record))  # type: ignore[arg-type]
+            tx.pexpire(key, ttl_ms)
+            await tx.execute()
         tracked = self._tokens_of(record.card.user_id)
         expiry_ms = round(now * 1000) + ttl_ms
+        member = f"{record.card.card_id} {record.token_index} {issuer_id}"
         async with self._redis.pipeline(transaction=True) as tx:
             tx.zremrangebyscore(tracked, "-inf", round(now * 1000))
-            tx.zadd(tracked, {f"{record.card.card_id} {record.token_index}": expiry_ms})
+            tx.zadd(tracked, {member: expiry_ms})
             tx.pexpireat(tracked, expiry_ms, gt=True)
             tx.pexpireat(tracked, expiry_ms, nx=True)
             await tx.execute()
         return True
+
+    async def live_issuers(self, token_indexes: list[str]) -> list[str]:
+        """The programs whose live tokens these are (a till's "wrong issuer" answer)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for index in token_indexes:
+                pipe.get(self._live(index))
+            raws = cast(list[bytes | None], await pipe.execute())
+        return [raw.decode() for raw in raws if raw is not None]
 
     async def drop_tokens(self, user_id: str, card_id: str) -> None:
         """Delete the card's live tokens (the card is gone)."""
         tracked = self._tokens_of(user_id)
         members = cast(list[bytes], await self._redis.zrange(tracked, 0, -1))
         mine = [m for m in members if m.decode().partition(" ")[0] == card_id]
-        if mine:
-            indexes = [m.decode().partition(" ")[2] for m in mine]
-            await self._redis.delete(*[self.token_key(index) for index in indexes])
-            await self._redis.zrem(tracked, *mine)
+        if not mine:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:  # keys in many slots
+            for member in mine:
+                _, index, issuer_id = [*member.decode().split(" "), ""][:3]
+                pipe.delete(self._live(index))
+                if issuer_id:  # entries written before tokens moved to the program's slot
+                    pipe.delete(self.token_key(issuer_id, index))
+            pipe.zrem(tracked, *mine)
+            await pipe.execute()
 
     # --- key rotation (offline) ----------------------------------------------------------
 
-    async def scan_sealed(self) -> AsyncIterator[str]:
-        for pattern in (self._k.pattern("coderef"), self._k.pattern("otc")):
-            async for key in self._redis.scan_iter(match=pattern, count=500):
-                yield cast(bytes, key).decode()
+    async def scan_sealed(self) -> AsyncIterator[SealedItem]:
+        async for key in self._redis.scan_iter(match=self._k.pattern("coderef"), count=500):
+            yield cast(bytes, key).decode(), None
+        tokens = self._k.pattern("otc")
+        async for key in self._redis.scan_iter(match=tokens, count=500, _type="HASH"):
+            yield cast(bytes, key).decode(), "record"
 
-    async def rewrap(self, key: str, reseal: Reseal) -> bool:
-        """Replace one record with ``reseal(record)`` (None: unchanged) under WATCH."""
-        is_ref = key.startswith(self._k.pattern("coderef")[:-1])
+    async def rewrap(self, item: SealedItem, reseal: Reseal) -> bool:
+        """Replace one record with ``reseal(record)`` (None: unchanged); a concurrent write is
+        never undone."""
+        key, field = item
+        if field is None:
 
-        def rewrite(data: bytes) -> bytes | None:
-            changed = reseal(_decode_ref(data) if is_ref else _decode_token(data))
+            def rewrite_ref(data: bytes) -> bytes | None:
+                changed = reseal(_decode_ref(data))
+                return None if changed is None else _encode(changed)
+
+            return await rewrite_watched(self._redis, key, rewrite_ref)
+
+        def rewrite_token(data: bytes) -> bytes | None:
+            changed = reseal(_decode_token(data))
             return None if changed is None else _encode(changed)
 
-        return await rewrite_watched(self._redis, key, rewrite)
+        return await self._swap.rewrite(key, field, rewrite_token)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from kernel.structs import ApiModel, RequestModel
+from wallet_api.codes.models import OneTimeRecord
 
 Method = Literal["totp", "one_time", "static"]
 Outcome = Literal[
@@ -65,14 +66,15 @@ class Attempt(msgspec.Struct, kw_only=True):
     number_indexes: list[str] = msgspec.field(default_factory=list)
     member_indexes: list[str] = msgspec.field(default_factory=list)
     card_subject: str | None = None  # what the per-card lockout counts against
-    state: str | None = None  # totp: the card reference; one_time: the token index
+    state: str | None = None  # totp: the card reference
     step_ms: int = 0  # totp: start of the matched step
     state_ttl_ms: int = 1
     period_s: int = 0
     digits: int = 0
 
 
-SettledOutcome = Outcome | Literal["too_many_attempts"]
+# terminal_gone / miss: for the caller only, neither counted nor logged (verify_lua.py)
+SettledOutcome = Outcome | Literal["too_many_attempts", "terminal_gone", "miss"]
 
 
 class Settled(msgspec.Struct, kw_only=True):
@@ -81,3 +83,4 @@ class Settled(msgspec.Struct, kw_only=True):
     member_raw: bytes | None = None
     holder: str = ""
     matched: int = 0  # static: which number candidate matched (1-based)
+    token: OneTimeRecord | None = None  # the one-time token the script found

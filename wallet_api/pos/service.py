@@ -1,10 +1,11 @@
 """POS verification: which member stands at the till, proven by a code accepted once.
 
-Two Redis round trips per verification, authentication included: one pipelined read (the
-terminal's key and the code records the payload may name), then Python checks the terminal
-and the code's value, then one atomic script in the issuer's slot does lockouts, the
-exactly-once check-and-consume, failure counting and the partner's log.  The payload is
-read three ways: ``<ref><totp>`` (rotating codes), a one-time token, or a static card number.
+One Redis round trip for a one-time code or a card number: one atomic script in the
+issuer's slot checks the terminal, the lockouts, the code, consumes it, counts failures and
+writes the partner's log.  A terminal key this process has not seen yet, and a rotating
+(TOTP) code, whose value Python checks with the card's seed, add one pipelined read before
+it.  The payload is read three ways: ``<ref><totp>`` (rotating codes), a one-time token, or a
+static card number (the script tries the token first).
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import msgspec
 from issuers.members.models import MemberRecord
 from issuers.programs.code_policy import REF_DIGITS
 from issuers.programs.recognition import normalize_number
+from issuers.terminals.models import TerminalRecord
 from kernel.clock import Clock
 from kernel.ids import new_id
 from kernel.keyring import Keyring
 from kernel.pagination import InvalidCursor, decode_cursor, encode_cursor
 from kernel.structs import Page
 from wallet_api.auth import InvalidToken
-from wallet_api.codes.models import CardIdentity, CodeRefRecord, OneTimeRecord
+from wallet_api.codes.models import CardIdentity, CodeRefRecord
 from wallet_api.codes.service import ref_ad, token_ad, token_index
-from wallet_api.codes.store import EXPIRED_GRACE_S
 from wallet_api.codes.totp import hotp
 from wallet_api.pos.errors import REJECTIONS, TooManyAttempts
 from wallet_api.pos.models import (
@@ -70,11 +71,30 @@ class PosService:
         tokens = []
         if numeric and len(payload) in _TOKEN_LENGTHS:
             tokens = [token_index(self._keyring, v) for v in _upca_variants(payload)]
-        found = await self._store.lookup(token_digest, ref, tokens)
-        terminal = found.terminal
-        if terminal is None:
-            raise InvalidToken("the token is not valid")
-        now = self._clock.now()
+        # A known terminal the script finds revoked is read again, once.
+        for _ in range(2):
+            terminal = self._store.known_terminal(token_digest)
+            found_ref = None
+            if terminal is None or ref is not None:
+                found = await self._store.lookup(None if terminal else token_digest, ref)
+                terminal, found_ref = terminal or found.terminal, found.ref
+            if terminal is None:
+                break
+            now = self._clock.now()
+            attempt = self._attempt(terminal.record, found_ref, payload, now)
+            candidates = tokens if attempt.method is None else []
+            settled = await self._store.settle(attempt, terminal, candidates, now)
+            if settled.outcome == "miss":
+                attempt = await self._missed(attempt, tokens)
+                settled = await self._store.settle(attempt, terminal, [], now)
+            if settled.outcome != "terminal_gone":
+                return self._result(attempt, settled, found_ref, payload)
+            self._store.forget_terminal(token_digest)
+        raise InvalidToken("the token is not valid")
+
+    def _attempt(
+        self, terminal: TerminalRecord, ref: CodeRefRecord | None, payload: str, now: float
+    ) -> Attempt:
         attempt = Attempt(
             issuer_id=terminal.issuer_id,
             terminal_id=terminal.terminal_id,
@@ -82,14 +102,16 @@ class PosService:
             verification_id=new_id("ver"),
             method=None,
         )
-        if found.ref is not None:
-            attempt = self._totp(attempt, found.ref, payload, now)
-        elif found.token is not None:
-            attempt = self._one_time(attempt, found.token, now)
-        else:
-            attempt = self._static(attempt, payload)
-        settled = await self._store.settle(attempt, now)
-        return self._result(attempt, settled, found.ref or found.token, payload)
+        if ref is not None:
+            return self._totp(attempt, ref, payload, now)
+        return self._numbers(attempt, payload)
+
+    async def _missed(self, attempt: Attempt, tokens: list[str]) -> Attempt:
+        """No token of this program and no card number: another program's token, or noise."""
+        owners = await self._store.token_owners(tokens)
+        if any(owner != attempt.issuer_id for owner in owners):
+            return msgspec.structs.replace(attempt, method="one_time", verdict="code_wrong_issuer")
+        return msgspec.structs.replace(attempt, verdict="code_unknown")
 
     def _with_card(self, attempt: Attempt, card: CardIdentity, method: Method) -> Attempt:
         if card.issuer_id != attempt.issuer_id:
@@ -135,35 +157,18 @@ class PosService:
         stale = any(hmac.compare_digest(hotp(seed, s, ref.digits), presented) for s in older)
         return msgspec.structs.replace(attempt, verdict="code_expired" if stale else "code_unknown")
 
-    def _one_time(self, attempt: Attempt, token: OneTimeRecord, now: float) -> Attempt:
-        attempt = self._with_card(attempt, token.card, "one_time")
-        if attempt.verdict is not None:
-            return attempt
-        return msgspec.structs.replace(
-            attempt,
-            card_subject="c" + token.card.card_id,
-            state=token.token_index,
-            state_ttl_ms=math.ceil((token.expires_at - now + EXPIRED_GRACE_S) * 1000),
-            verdict="code_expired" if token.expires_at <= now else None,
-        )
-
-    def _static(self, attempt: Attempt, payload: str) -> Attempt:
-        """Not a dynamic code we know: maybe a card number (the script decides)."""
+    def _numbers(self, attempt: Attempt, payload: str) -> Attempt:
+        """Not a rotating code: the script tries a one-time token, then these card numbers."""
         iss = attempt.issuer_id
         numbers = _upca_variants(normalize_number(payload))
         return msgspec.structs.replace(
             attempt,
-            method="static",
             number_indexes=[self._keyring.blind_index("card-number:" + iss, n) for n in numbers],
             member_indexes=[self._keyring.blind_index("member:" + iss, n) for n in numbers],
         )
 
     def _result(
-        self,
-        attempt: Attempt,
-        settled: Settled,
-        record: CodeRefRecord | OneTimeRecord | None,
-        payload: str,
+        self, attempt: Attempt, settled: Settled, ref: CodeRefRecord | None, payload: str
     ) -> Verification:
         if settled.outcome == "too_many_attempts":
             retry_s = math.ceil(settled.retry_after_ms / 1000)
@@ -174,15 +179,19 @@ class PosService:
         if settled.outcome != "accepted":
             error, detail = REJECTIONS[settled.outcome]
             raise error(detail, field="payload")
-        if isinstance(record, CodeRefRecord):
-            number = self._keyring.open(record.card.number_sealed, ref_ad(record.ref)).decode()
-        elif isinstance(record, OneTimeRecord):
-            ad = token_ad(record.token_index)
-            number = self._keyring.open(record.card.number_sealed, ad).decode()
+        token = settled.token
+        method: Method
+        if ref is not None:
+            method, card_id = "totp", attempt.card_id
+            number = self._keyring.open(ref.card.number_sealed, ref_ad(ref.ref)).decode()
+        elif token is not None:
+            method, card_id = "one_time", token.card.card_id
+            ad = token_ad(token.token_index)
+            number = self._keyring.open(token.card.number_sealed, ad).decode()
         else:
+            method, card_id = "static", settled.holder.partition("/")[2] or None
             number = _upca_variants(normalize_number(payload))[settled.matched - 1]
         member = None if settled.member_raw is None else _decode_member(settled.member_raw)
-        card_id = attempt.card_id or settled.holder.partition("/")[2] or None
         return Verification(
             verification_id=attempt.verification_id,
             card_id=card_id,
@@ -190,7 +199,7 @@ class PosService:
             member_number=number,
             tier=None if member is None else member.tier,
             points=None if member is None else member.points,
-            method=cast(Method, attempt.method),
+            method=method,
             coupons=[],
         )
 

@@ -3,19 +3,23 @@
 Issuer slot (hash tag ``iss_..``), touched only by the one verification script:
 - ``posfail:{iss_..}:t:<terminal id>``  counter, TTL = the terminal window (failed attempts)
 - ``poslock:{iss_..}:t:<terminal id>``  string, TTL = the terminal lock
-- ``posfail:{iss_..}:c:<card subject>`` / ``poslock:{iss_..}:c:<card subject>``  the same per
-  card reference (``r<ref>`` for TOTP, ``c<card id>`` for one-time tokens)
+- ``posfail:{iss_..}:c:r<ref>`` / ``poslock:{iss_..}:c:r<ref>``  the same per card reference
+  (TOTP payloads name one; one-time token guesses name no card)
 - ``codestep:{iss_..}:<ref>``           string, start (ms) of the card's last accepted TOTP
                                         step; TTL = until that step leaves the skew window
-- ``otcused:{iss_..}:<token index>``    string, a consumed one-time token; TTL = the token's
+- ``otcused:{iss_..}:<token index>``    string, a consumed one-time token; TTL = its record's
 - ``verifications:{iss_..}``            stream of attempts (v, t, trm, sto, crd, out, m),
                                         trimmed to 90 days by MINID on every add, and
                                         expiring 90 days after the last one
 
-Read in the same round trip as the terminal's key (pipelined, not atomic: different slots):
-the terminal lookup (issuers/terminals/store.py) and the code records (codes/store.py).
+Read before the script only when needed, in one pipelined round trip (different slots: not
+atomic, only reads): the terminal's key lookup (issuers/terminals/store.py), when this process
+has not seen that key yet, and a TOTP payload's ``coderef`` record (codes/store.py).  Known
+terminals are cached per process; the script checks each against the program's
+``terminals`` hash, so a revoked key stops working at once.  A one-time code or a card
+number therefore costs one round trip: the script.
 The script also reads keys other stores own, named by those stores: the program record,
-``cardref`` and member records, all in the issuer's slot.
+``cardref``, ``terminals``, ``members`` and one-time token records, all in the issuer's slot.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from issuers.terminals.models import TerminalRecord
 from issuers.terminals.store import TerminalStore
 from kernel.direct_redis import DirectRedis, DirectScript
 from kernel.keys import KeySpace
+from kernel.lru import LRU
 from wallet_api.cards.store import CardStore
-from wallet_api.codes.models import CodeRefRecord, OneTimeRecord
+from wallet_api.codes.models import CodeRefRecord
 from wallet_api.codes.store import CodeStore, decode_ref, decode_token
 from wallet_api.pos.models import Attempt, Settled, SettledOutcome
 from wallet_api.pos.verify_lua import render
@@ -47,10 +52,18 @@ def _limits(lockout: Lockout) -> tuple[int, int, int]:
     return lockout.failures, lockout.window_s * 1000, lockout.lock_s * 1000
 
 
+# Terminals this process has seen; each is checked by the script, so size is the only limit.
+TERMINAL_CACHE_SIZE = 10_000
+
+
+class KnownTerminal(msgspec.Struct, frozen=True):
+    record: TerminalRecord
+    raw: bytes  # as stored in the program's ``terminals`` hash: the script compares it
+
+
 class Lookup(msgspec.Struct, frozen=True):
-    terminal: TerminalRecord | None
+    terminal: KnownTerminal | None
     ref: CodeRefRecord | None
-    token: OneTimeRecord | None
 
 
 class PosStore:
@@ -76,6 +89,7 @@ class PosStore:
         self._cards = cards
         self._members = members
         self._direct = direct
+        self._known: LRU[str, KnownTerminal] = LRU(TERMINAL_CACHE_SIZE)
         self._verify = DirectScript(
             self._direct,
             render(_limits(terminal_lockout), _limits(card_lockout), LOG_KEEP_MS),
@@ -96,43 +110,55 @@ class PosStore:
     def _log(self, issuer_id: str) -> str:
         return self._k.key("verifications", issuer_id)
 
-    async def lookup(self, token_digest: str, ref: str | None, token_indexes: list[str]) -> Lookup:
-        """Round trip 1: the terminal's key and the code records the payload may name."""
-        reads = [("GET", self._terminals.lookup_key(token_digest))]
+    def known_terminal(self, token_digest: str) -> KnownTerminal | None:
+        return self._known.get(token_digest)
+
+    def forget_terminal(self, token_digest: str) -> None:
+        self._known.drop(token_digest)
+
+    async def lookup(self, token_digest: str | None, ref: str | None) -> Lookup:
+        """The terminal's key (unless known already) and the TOTP record the payload may name."""
+        reads = []
+        if token_digest is not None:
+            reads.append(("GET", self._terminals.lookup_key(token_digest)))
         if ref is not None:
             reads.append(("GET", self._codes.ref_key(ref)))
-        reads += [("GET", self._codes.token_key(index)) for index in token_indexes]
-        raws = cast(list[bytes | None], await self._direct.execute(reads))
-        terminal = None if raws[0] is None else _decode_terminal(raws[0])
-        found_ref = None
-        if ref is not None and raws[1] is not None:
-            found_ref = decode_ref(raws[1])
-        tokens = raws[2:] if ref is not None else raws[1:]
-        token = next((decode_token(raw) for raw in tokens if raw is not None), None)
-        return Lookup(terminal=terminal, ref=found_ref, token=token)
+        raws = cast(list[bytes | None], await self._direct.execute(reads)) if reads else []
+        terminal = None
+        if token_digest is not None:
+            raw = raws.pop(0)
+            if raw is not None:
+                terminal = KnownTerminal(record=_decode_terminal(raw), raw=raw)
+                self._known.put(token_digest, terminal)
+        found_ref = None if ref is None or raws[0] is None else decode_ref(raws[0])
+        return Lookup(terminal=terminal, ref=found_ref)
 
-    async def settle(self, attempt: Attempt, now: float) -> Settled:
-        """Round trip 2: the whole check-and-consume, counting and logging, atomically."""
+    async def token_owners(self, token_indexes: list[str]) -> list[str]:
+        """The programs owning these live tokens (for a till of another program)."""
+        return await self._codes.live_issuers(token_indexes)
+
+    async def settle(
+        self, attempt: Attempt, terminal: KnownTerminal, token_indexes: list[str], now: float
+    ) -> Settled:
+        """The whole check-and-consume, counting and logging, atomically (one round trip)."""
         iss = attempt.issuer_id
         subject = attempt.card_subject or "-"
-        state = attempt.state or "-"
-        state_key = (
-            self._step(iss, state) if attempt.method == "totp" else self._consumed(iss, state)
-        )
         keys = [
             self._programs.issuer_key(iss),
             self._cards.refs_key(iss),
+            self._terminals.hash_key(iss),
+            self._members.members_key(iss),
+            self._log(iss),
             self._fails(iss, "t:" + attempt.terminal_id),
             self._lock(iss, "t:" + attempt.terminal_id),
             self._fails(iss, "c:" + subject),
             self._lock(iss, "c:" + subject),
-            state_key,
-            self._log(iss),
-            *(self._members.member_key(iss, index) for index in attempt.member_indexes),
+            self._step(iss, attempt.state or "-"),
         ]
-        now_ms = round(now * 1000)
-        args: list[str | int] = [
-            now_ms,
+        for index in token_indexes:
+            keys += [self._codes.token_key(iss, index), self._consumed(iss, index)]
+        args: list[str | int | bytes] = [
+            round(now * 1000),
             attempt.verdict or "",
             attempt.method or "",
             attempt.kind,
@@ -146,16 +172,20 @@ class PosStore:
             attempt.store_id or "",
             attempt.card_id or "",
             "1" if attempt.card_subject else "0",
+            terminal.raw,
+            len(attempt.number_indexes),
             *attempt.number_indexes,
+            *attempt.member_indexes,
         ]
         reply = cast(list[bytes | int | None], await self._verify(keys, args))
-        outcome, retry_ms, member, holder, matched = reply
+        outcome, retry_ms, member, holder, matched, token = reply
         return Settled(
             outcome=cast(SettledOutcome, cast(bytes, outcome).decode()),
             retry_after_ms=cast(int, retry_ms),
             member_raw=cast(bytes | None, member),
             holder=cast(bytes, holder).decode(),
             matched=cast(int, matched),
+            token=None if token is None else decode_token(cast(bytes, token)),
         )
 
     async def log_page(
