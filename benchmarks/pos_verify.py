@@ -139,6 +139,12 @@ async def measure(seconds: int, rounds: int, cards: int) -> None:
                 needed = int(readyz[-1].requests_per_s * seconds * 1.6) + 1000
                 payloads = await fixture.mint(needed)
                 verify.append(drive_verify(server, fixture.terminal_key, payloads, seconds))
+                print(
+                    f"round {len(verify)}: healthz {healthz[-1].requests_per_s:.0f}, readyz "
+                    f"{readyz[-1].requests_per_s:.0f}, verify {verify[-1].requests_per_s:.0f} "
+                    f"req/s ({verify[-1].requests_per_s / readyz[-1].requests_per_s:.2f}x)",
+                    flush=True,
+                )
     base, one_rt, ver = median(healthz), median(readyz), median(verify)
     print(f"--- granian, 1 worker, 32 connections, {seconds} s x {rounds} rounds (medians)")
     print(base.row("baseline: GET /healthz (no I/O)"))
