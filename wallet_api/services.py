@@ -124,7 +124,7 @@ def build_services(settings: Settings, redis: Redis, clock: Clock | None = None)
     cards = CardService(CardStore(redis, keys), programs, members, keyring, clock)
     codes = CodeService(CodeStore(redis, keys), cards, programs, keyring, clock)
     cards.on_removed(codes.card_removed)
-    # Verification reads keys other stores own in its two round trips (see pos/store.py).
+    # Verification reads keys other stores own in its round trips (see pos/store.py).
     pos_store = PosStore(
         redis,
         direct,

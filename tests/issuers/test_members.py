@@ -236,7 +236,7 @@ async def test_concurrent_puts_create_a_member_once_and_lose_no_field(
     member = (await aclient.get(f"/v1/partner/members/{CANONICAL}", headers=key)).json()
     expected = {"points": 7, "tier": "gold", "tags": ["vip"], "attributes": {"store": 4}}
     assert {name: member[name] for name in expected} == expected
-    # Members of one program share a hash: writers of different members do not block.
+    # Members of one program share a hash: racing writers of different members all land.
     others = await asyncio.gather(
         *(
             aclient.put(f"/v1/partner/members/{9100 + n}", json={"points": n}, headers=key)

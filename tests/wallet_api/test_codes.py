@@ -380,6 +380,33 @@ def test_deleting_a_card_deletes_its_codes(
     assert list(redis_client.scan_iter(match=f"{key_prefix}:coderef:*")) == []
 
 
+def test_deleting_a_card_deletes_its_live_one_time_tokens(
+    client: Client, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    program = Program(client, "Coffee", "ean13", mode="one_time")
+    terminal = program.terminal()
+    user = new_user(client)
+    card_id, _ = program.enrolled_card(user)
+    kept_id, _ = program.enrolled_card(user)
+    payloads = [one_time_code(client, user, card_id) for _ in range(2)]
+    kept = one_time_code(client, user, kept_id)
+
+    def token_keys() -> list[bytes]:
+        return [
+            key
+            for family in ("otc", "otclive")
+            for key in redis_client.scan_iter(match=f"{key_prefix}:{family}:*")
+        ]
+
+    assert len(token_keys()) == 6  # a record and a claim per token
+    assert client.delete(f"/v1/me/cards/{card_id}", headers=user).status_code == 204
+    assert len(token_keys()) == 2  # the other card's token only
+    for payload in payloads:
+        response = verify(client, terminal, payload)
+        assert (response.status_code, response.json()["code"]) == (422, "code_unknown")
+    assert verify(client, terminal, kept).status_code == 200
+
+
 def test_key_rotation_reseals_totp_secrets(settings: Settings, redis_client: redis.Redis) -> None:
     assert settings.data_keys and settings.index_key
     new = f"k2:{generate_key_material()}"

@@ -1,9 +1,10 @@
 """Redis keys of dynamic codes (the only code that names them).
 
-Global, tagged by the looked-up value itself (the till finds them in one pipelined read):
+Global, tagged by the looked-up value itself:
 - ``coderef:{<ref>}``        string, msgpack ``CodeRefRecord``: a card's TOTP seed and
                              identity, sealed (associated data ``coderef:<ref>``); no TTL.
-                             Claimed SET NX, so a reference belongs to one card.
+                             Claimed SET NX, so a reference belongs to one card.  The till
+                             reads it before its script (Python checks the value).
 - ``otclive:{<token index>}`` string, the issuer id of a live one-time token; claimed SET NX
                              before its record is written, so a token is unique among all
                              programs' live tokens, and a till of another program can say
@@ -12,9 +13,10 @@ Global, tagged by the looked-up value itself (the till finds them in one pipelin
 Issuer slot (hash tag ``iss_..``), so the till's one script reads the token it consumes:
 - ``otc:{iss_..}:<token index>`` hash: ``record`` (msgpack ``OneTimeRecord``, the number
                              sealed inside) and, for the script, which reads hashes but not
-                             msgpack with binary fields, the plain ``TOKEN_FIELDS`` copied from
-                             it; TTL = the program's ``ttl_s`` + ``EXPIRED_GRACE_S`` (so a
-                             late scan hears "expired", not "unknown").  The index is
+                             msgpack with binary fields, the plain fields it needs copied
+                             from it (``_token_fields``; verify_lua.py names them); TTL =
+                             the program's ``ttl_s`` + ``EXPIRED_GRACE_S`` (so a late scan
+                             hears "expired", not "unknown").  The index is
                              ``blind_index("one-time-code", token)``.
 
 User slot (hash tag ``usr_..``), so removing a card or a user finds what to delete:
@@ -49,9 +51,6 @@ _decode_token = msgspec.msgpack.Decoder(OneTimeRecord).decode
 
 Reseal = Callable[[CodeRefRecord | OneTimeRecord], CodeRefRecord | OneTimeRecord | None]
 SealedItem = tuple[str, str | None]  # (key, hash field) of one sealed record
-
-# The fields of a token hash POS verification's script reads, in this order.
-TOKEN_FIELDS = ("user_id", "card_id", "kind", "number_index", "member_index", "expires_at")
 
 
 def _token_fields(record: OneTimeRecord) -> dict[str, str | bytes]:
@@ -159,13 +158,9 @@ class CodeStore:
             await tx.execute()
         return True
 
-    async def live_issuers(self, token_indexes: list[str]) -> list[str]:
-        """The programs whose live tokens these are (a till's "wrong issuer" answer)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for index in token_indexes:
-                pipe.get(self._live(index))
-            raws = cast(list[bytes | None], await pipe.execute())
-        return [raw.decode() for raw in raws if raw is not None]
+    def live_key(self, token_index: str) -> str:
+        """The claim naming a live token's program (a till's "wrong issuer" answer)."""
+        return self._live(token_index)
 
     async def drop_tokens(self, user_id: str, card_id: str) -> None:
         """Delete the card's live tokens (the card is gone)."""
@@ -178,8 +173,10 @@ class CodeStore:
             for member in mine:
                 _, index, issuer_id = [*member.decode().split(" "), ""][:3]
                 pipe.delete(self._live(index))
-                if issuer_id:  # entries written before tokens moved to the program's slot
+                if issuer_id:
                     pipe.delete(self.token_key(issuer_id, index))
+                else:  # tracked before tokens moved to the program's slot
+                    pipe.delete(self._k.key("otc", index))
             pipe.zrem(tracked, *mine)
             await pipe.execute()
 

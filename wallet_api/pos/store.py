@@ -17,7 +17,9 @@ atomic, only reads): the terminal's key lookup (issuers/terminals/store.py), whe
 has not seen that key yet, and a TOTP payload's ``coderef`` record (codes/store.py).  Known
 terminals are cached per process; the script checks each against the program's
 ``terminals`` hash, so a revoked key stops working at once.  A one-time code or a card
-number therefore costs one round trip: the script.
+number therefore costs one round trip: the script.  A 12-13 digit payload matching nothing
+in the program costs two more: the ``otclive`` claims (codes/store.py), then the script with
+the verdict.
 The script also reads keys other stores own, named by those stores: the program record,
 ``cardref``, ``terminals``, ``members`` and one-time token records, all in the issuer's slot.
 """
@@ -135,7 +137,9 @@ class PosStore:
 
     async def token_owners(self, token_indexes: list[str]) -> list[str]:
         """The programs owning these live tokens (for a till of another program)."""
-        return await self._codes.live_issuers(token_indexes)
+        reads = [("GET", self._codes.live_key(index)) for index in token_indexes]
+        raws = cast(list[bytes | None], await self._direct.execute(reads))
+        return [raw.decode() for raw in raws if raw is not None]
 
     async def settle(
         self, attempt: Attempt, terminal: KnownTerminal, token_indexes: list[str], now: float

@@ -50,8 +50,9 @@ _TERMINAL_DIGEST = "pos.terminal_key_digest"
 async def terminal_key(request: AnyRequest) -> None:
     """Authenticates the verify route (before its body is read, as a guard would).
 
-    It checks the header's shape only: the verification resolves the terminal's key in its
-    own first round trip, so authentication costs no round trip of its own.  Other
+    It checks the header's shape only: the verification resolves the terminal's key itself
+    (from its per-process cache, checked by its script, or with its first read), so
+    authentication costs no round trip of its own.  Other
     credentials still get 401/403 as everywhere: they go through the usual authentication.
     A ``before_request`` hook rather than a guard: Litestar copies the handler object for
     every guard call, a cost this route (measured against a one-round-trip baseline)
