@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,16 @@ def wrk(
     if rps is None or "50" not in latency or "99" not in latency:
         raise RuntimeError(f"could not read wrk output:\n{output}")
     return Load(float(rps.group(1)), latency["50"], latency["99"], errors)
+
+
+def median(loads: list[Load]) -> Load:
+    """Median rate and latencies of repeated runs (errors summed)."""
+    return Load(
+        requests_per_s=statistics.median(x.requests_per_s for x in loads),
+        p50_ms=statistics.median(x.p50_ms for x in loads),
+        p99_ms=statistics.median(x.p99_ms for x in loads),
+        errors=sum(x.errors for x in loads),
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ from typing import TypeVar
 
 import httpx
 
-from benchmarks.harness import Load, Server, running_server, wrk
+from benchmarks.harness import Load, Server, median, running_server, wrk
 
 TARGET = 0.8
 T = TypeVar("T")
@@ -114,15 +113,6 @@ def drive_verify(server: Server, terminal_key: str, payloads: list[str], seconds
         listing.write("\n".join(payloads) + "\n")
     script = _VERIFY_LUA % {"path": listing.name, "key": terminal_key}
     return wrk(server.base_url + "/v1/pos/verify", seconds=seconds, script=script)
-
-
-def median(loads: list[Load]) -> Load:
-    return Load(
-        requests_per_s=statistics.median(x.requests_per_s for x in loads),
-        p50_ms=statistics.median(x.p50_ms for x in loads),
-        p99_ms=statistics.median(x.p99_ms for x in loads),
-        errors=sum(x.errors for x in loads),
-    )
 
 
 async def measure(seconds: int, rounds: int, cards: int) -> None:

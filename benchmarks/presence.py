@@ -1,7 +1,7 @@
 """Issue 5's figures: the presence engine against PostGIS, and POST /v1/me/location over HTTP.
 
     .venv/bin/python -m benchmarks.presence [--sizes 100000 1000000] [--queries 20000]
-        [--seconds 10] [--no-http] [--no-postgis]
+        [--seconds 10] [--rounds 3] [--no-http] [--no-postgis]
 
 For each size (100,000 stores = a dense city, 1,000,000 = a country; benchmarks/presence_data)
 it loads the stores into Redis through the store layer's bulk path under its own key prefix,
@@ -15,7 +15,8 @@ then prints:
   ST_DWithin prefilter at the largest reach, then each fence's own test) and Redis
   GEOSEARCH; and a full update through PresenceService with its Redis read and write-back;
 - (b) POST /v1/me/location requests/s against the production server (wrk, 1,000 users
-  walking into stores), as a ratio to the one-Redis-round-trip baseline of the same run.
+  walking into stores), as a ratio to the one-Redis-round-trip baseline of the same run;
+  rounds alternate the baseline and the scenarios, and the medians are compared.
 
 Every key it wrote is deleted at the end, and the PostGIS schema dropped.
 """
@@ -310,7 +311,7 @@ def run_size(url: str, region: Region, args: argparse.Namespace) -> None:
         )
         _postgis(args, index, points, reach, engine)
         if not args.no_http:
-            http_figures(url, prefix, walkers, args.seconds)
+            http_figures(url, prefix, walkers, args.seconds, args.rounds)
     finally:
         delete_prefix(url, prefix)
 
@@ -356,6 +357,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[CITY.count, COUNTRY.count])
     parser.add_argument("--queries", type=int, default=50_000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="HTTP rounds (medians)")
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-postgis", action="store_true")
     parser.add_argument("--probe-index", help=argparse.SUPPRESS)

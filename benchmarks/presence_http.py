@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from benchmarks.harness import Load, Server, measure_baselines, running_server, wrk
+from benchmarks.harness import Baselines, Load, Server, median, running_server, wrk
 from geofence.index import FenceEntry
 
 # Every request is built in init (as in pos_verify.py): formatting a body, a timestamp and a
@@ -88,28 +88,43 @@ def _starts(entries: Sequence[FenceEntry], walking: bool) -> str:
     return ",".join(rows)
 
 
-def http_figures(url: str, prefix: str, entries: Sequence[FenceEntry], seconds: int) -> None:
+def http_figures(
+    url: str, prefix: str, entries: Sequence[FenceEntry], seconds: int, rounds: int
+) -> None:
+    """Rounds alternate ``/readyz`` and the two scenarios (fresh users each), so this
+    machine's drift hits them alike; medians are printed, and each round's ratios."""
     started = time.perf_counter()
     # The stores are already under ``prefix``: each worker loads them at start.
     with running_server(url=url, prefix=prefix, ready_timeout_s=900) as server:
         print(f"server start (fence index loaded): {time.perf_counter() - started:.1f} s")
-        baselines = measure_baselines(server, seconds)
-        runs: dict[str, Load] = {}
-        # Fixes per user, so that none is sent twice: location cannot outrun the baseline.
-        per_user = math.ceil(baselines.one_round_trip.requests_per_s * seconds * 1.5 / len(entries))
-        for walking in (True, False):
-            listed = ",".join(f'"{t}"' for t in _users(server, len(entries)))
-            starts = _starts(entries, walking)
-            script = _LOCATION_LUA % (listed, starts, int(time.time()) - 60, per_user)
-            runs["walking" if walking else "standing"] = wrk(
-                server.base_url, seconds=seconds, script=script
+        healthz = wrk(server.base_url + "/healthz", seconds=seconds)
+        readyz: list[Load] = []
+        runs: dict[str, list[Load]] = {"walking": [], "standing": []}
+        for n in range(rounds):
+            readyz.append(wrk(server.base_url + "/readyz", seconds=seconds))
+            # Fixes per user, so that none is sent twice: location cannot outrun /readyz.
+            per_user = math.ceil(readyz[-1].requests_per_s * seconds * 1.5 / len(entries))
+            for name, walking in (("walking", True), ("standing", False)):
+                listed = ",".join(f'"{t}"' for t in _users(server, len(entries)))
+                starts = _starts(entries, walking)
+                script = _LOCATION_LUA % (listed, starts, int(time.time()) - 60, per_user)
+                runs[name].append(wrk(server.base_url, seconds=seconds, script=script))
+            base = readyz[-1].requests_per_s
+            print(
+                f"round {n + 1}: readyz {base:.0f} req/s, walking "
+                f"{runs['walking'][-1].requests_per_s / base:.2f}x, standing "
+                f"{runs['standing'][-1].requests_per_s / base:.2f}x",
+                flush=True,
             )
         me = wrk(server.base_url, seconds=seconds, script=_ME_LUA % listed)
+    baselines = Baselines(healthz=healthz, one_round_trip=median(readyz))
+    print(f"--- {rounds} rounds, medians")
     baselines.print()
     print(me.row("GET /v1/me (auth + one GET, reference)", baselines.one_round_trip))
-    for name, load in runs.items():
-        print(load.row(f"POST /v1/me/location ({name})", baselines.one_round_trip))
-    for name, load in runs.items():
+    for name, loads in runs.items():
+        print(median(loads).row(f"POST /v1/me/location ({name})", baselines.one_round_trip))
+    for name, loads in runs.items():
+        load = median(loads)
         ratio = load.requests_per_s / baselines.one_round_trip.requests_per_s
         to_me = load.requests_per_s / me.requests_per_s
         verdict = "meets" if ratio >= 0.7 else "misses"
