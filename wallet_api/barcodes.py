@@ -19,6 +19,7 @@ from typing import Final, Literal, Protocol
 
 import qrcode
 import zxingcpp
+from barcode.charsets import code128
 from barcode.codex import Code39, Code128
 from barcode.ean import EAN8, EAN13
 from barcode.itf import ITF
@@ -44,8 +45,22 @@ class _LinearCode(Protocol):
     def get_fullcode(self) -> str: ...
 
 
+class _Code128(Code128):  # type: ignore[misc]  # python-barcode is untyped
+    """python-barcode's Code 128 with one fix: its optimiser folds "start in set B, switch
+    to set C" into "start in set C" by looking at the second symbol, but when the symbol
+    already starts in set C that second symbol is data, and the digit pair "99" (the value
+    of the switch) was dropped: "99123456" drew "123456", so about 1 in 90 random numeric
+    payloads scanned as another number."""
+
+    def _try_to_optimize(self, encoded: list[int]) -> list[int]:
+        if encoded[0] == code128.START_CODES["C"]:
+            return encoded
+        optimized: list[int] = super()._try_to_optimize(encoded)
+        return optimized
+
+
 _LINEAR: Final[dict[BarcodeFormat, Callable[[str], _LinearCode]]] = {
-    "code128": Code128,
+    "code128": _Code128,
     "ean13": partial(EAN13, no_checksum=True),  # draw the given check digit, do not recompute
     "ean8": partial(EAN8, no_checksum=True),
     "upca": UPCA,  # always recomputes digit 12 from the first 11; check_value made them equal
