@@ -39,15 +39,7 @@ from typing import Final, cast
 import msgspec
 from redis.asyncio import Redis
 
-from geofence.errors import CredentialRevoked
-from geofence.models import (
-    ClosedVisit,
-    ConsentRecord,
-    CredentialCheck,
-    LastFix,
-    OpenVisit,
-    RegionMark,
-)
+from geofence.models import ClosedVisit, ConsentRecord, LastFix, OpenVisit, RegionMark
 from geofence.state import DwellTimer, Outcome, PresenceState, TransitionEvent
 from kernel.clock import to_rfc3339
 from kernel.direct_redis import DirectRedis, DirectScript
@@ -64,24 +56,11 @@ _decode_visit = msgspec.msgpack.Decoder(OpenVisit).decode
 _decode_closed = msgspec.msgpack.Decoder(ClosedVisit).decode
 _decode_mark = msgspec.msgpack.Decoder(RegionMark).decode
 
-# Prepended to the read and the write-back: with one key more than the script's own
-# (``CredentialCheck``), the record there must hold ARGV[#ARGV] in field ARGV[#ARGV - 1], else
-# the script answers {2} and does nothing.
-_CHECK = """
-if #KEYS == %d then
-  local raw = redis.call('GET', KEYS[%d])
-  if not raw or cmsgpack.unpack(raw)[ARGV[#ARGV - 1]] ~= ARGV[#ARGV] then return {2} end
-end
-"""
-
 # KEYS: 1 state, 2 consent.  Returns {consent record, ver, state fields}.
-_READ = (
-    _CHECK % (3, 3)
-    + """
+_READ = """
 local meta = redis.call('HMGET', KEYS[2], 'record', 'ver')
 return {meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
 """
-)
 
 # KEYS: 1 state, 2 consent, 3 visits, 4 dwell timers, 5 transitions, 6 retention.
 # ARGV: 1 expected ver, 2 state TTL, 3 visits TTL, 4 visits cutoff, 5 stream MAXLEN,
@@ -89,9 +68,7 @@ return {meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
 #       transitions), then the items in that order; a transition is its field count, then
 #       its field/value pairs; last, the user id and the retention score of the ended visits.
 #       Returns {1} or, when ``ver`` moved, {0, consent, ver, state}.
-_APPLY = (
-    _CHECK % (7, 7)
-    + """
+_APPLY = """
 local meta = redis.call('HMGET', KEYS[2], 'record', 'ver')
 if (meta[2] or '0') ~= ARGV[1] then
   return {0, meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
@@ -117,7 +94,6 @@ if ended > 0 then
 end
 return {1}
 """
-)
 
 # KEYS: 1 state, 2 consent, 3 visits.  ARGV: 1 consent record, 2 '1' keeps collected data.
 # Withdrawing location consent erases what was collected under it.
@@ -267,16 +243,9 @@ class PresenceStore:
 
     # --- state ----------------------------------------------------------------------------
 
-    async def read(self, user_id: str, check: CredentialCheck | None = None) -> PresenceState:
-        keys = [self._state(user_id), self._consent_key(user_id)]
-        args: list[str] = []
-        if check is not None:
-            keys.append(check.key)
-            args += [check.field, check.value]
-        reply = cast(list[object], await self._read(keys, args))
-        if reply[0] == 2:
-            raise CredentialRevoked("the token is not valid")
-        raw_consent, raw_ver, flat = reply
+    async def read(self, user_id: str) -> PresenceState:
+        reply = await self._read([self._state(user_id), self._consent_key(user_id)], [])
+        raw_consent, raw_ver, flat = cast(list[object], reply)
         return _state_of(
             cast(bytes | None, raw_consent), cast(bytes | None, raw_ver), cast(list[bytes], flat)
         )
@@ -292,12 +261,7 @@ class PresenceStore:
         )
 
     async def apply(
-        self,
-        user_id: str,
-        old: PresenceState,
-        outcome: Outcome,
-        now: float,
-        check: CredentialCheck | None = None,
+        self, user_id: str, old: PresenceState, outcome: Outcome, now: float
     ) -> PresenceState | None:
         """Write the outcome if the state is still ``old``; else return the current state."""
         set_, deleted = _field_changes(old, outcome.state)
@@ -326,12 +290,7 @@ class PresenceStore:
             self.transitions_key(),
             self._retention(),
         ]
-        if check is not None:
-            keys.append(check.key)
-            args += [check.field, check.value]
         reply = cast(list[object], await self._apply(keys, args))
-        if reply[0] == 2:
-            raise CredentialRevoked("the token is not valid")
         if reply[0] == 1:
             return None
         return _state_of(

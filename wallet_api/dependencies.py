@@ -49,31 +49,17 @@ class requires:
     request without credentials and expects 401).  An object, not a closure, so that a
     controller attribute holding it is not bound as a method."""
 
-    def __init__(self, kind: PrincipalKind, *, checked_by_handler: bool = False) -> None:
+    def __init__(self, kind: PrincipalKind) -> None:
         self.kind: PrincipalKind = kind
-        # A user token this process resolved before is admitted without Redis; the handler
-        # must have it checked by its first Redis call (``unchecked_credential``).
-        self.checked_by_handler = checked_by_handler
 
     async def __call__(self, request: AnyRequest) -> None:
         auth = services_of(request).auth
-        header = authorization_of(request)
+        principal = await auth.require(authorization_of(request), self.kind)
         # The scope's state dict itself: ``request.state`` builds a State object per access.
-        state = request.scope["state"]
-        if self.checked_by_handler and (known := auth.known_user(header)) is not None:
-            state[_PRINCIPAL], state[_UNCHECKED] = known
-            return
-        state[_PRINCIPAL] = await auth.require(header, self.kind)
+        request.scope["state"][_PRINCIPAL] = principal
 
 
 _PRINCIPAL = "wallet.principal"
-_UNCHECKED = "wallet.unchecked-credential"
-
-
-def unchecked_credential(request: AnyRequest) -> str | None:
-    """The token digest ``requires(..., checked_by_handler=True)`` admitted unchecked."""
-    digest: str | None = request.scope["state"].get(_UNCHECKED)
-    return digest
 
 
 def authorization_of(request: AnyRequest) -> str | None:

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from litestar.testing import TestClient
 
 from tests.conftest import ADMIN, bearer
 from tests.geofence.fences import PARIS, offset
@@ -24,8 +23,6 @@ from tests.geofence.presence_api import (
     transitions,
     wait_until_index_holds,
 )
-from wallet_api.app import create_app
-from wallet_api.settings import Settings
 
 UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 
@@ -363,28 +360,3 @@ def test_only_the_last_fix_is_kept_and_visits_expire_after_90_days(
     visits = f"{key_prefix}:presence:{{{user_id}}}:visits"
     assert redis_client.zcard(visits) == 1
     assert 89 * 86400 < redis_client.ttl(visits) <= 90 * 86400
-
-
-def test_a_token_a_worker_knows_is_refused_as_soon_as_the_user_is_erased(
-    client: Client, settings: Settings, redis_client: redis.Redis, key_prefix: str
-) -> None:
-    """Location reports admit a token this worker resolved before without looking it up;
-    the state's read or write-back checks it instead, so erasure still takes effect at once,
-    on this worker and on another one holding the user's state in memory."""
-    _, partner = new_partner(client)
-    new_store(client, partner)
-    user, other = new_user(client), new_user(client)
-    user_id = client.get("/v1/me", headers=user).json()["user_id"].encode()
-    with TestClient(create_app(settings)) as second_worker:
-        wait_until_index_holds(second_worker, 1)
-        for worker in (client, second_worker):
-            locate(worker, user, fix_body(800, ago_s=60))
-            locate(worker, other, fix_body(800, ago_s=60))
-        locate(second_worker, user, fix_body(790, ago_s=30))  # its state hint is current
-        assert client.delete("/v1/me", headers=user).status_code == 204
-        for worker in (client, second_worker, second_worker):
-            response = worker.post("/v1/me/location", json=fix_body(5, ago_s=5), headers=user)
-            assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
-        assert locate(second_worker, other, fix_body(5, ago_s=5))["transitions"] != []
-    # Nothing of the erased user was written back by the refused reports.
-    assert [k for k in presence_keys(redis_client, key_prefix) if user_id in k] == []
