@@ -407,11 +407,18 @@ def test_deleting_a_card_deletes_its_live_one_time_tokens(
     assert verify(client, terminal, kept).status_code == 200
 
 
-def test_key_rotation_reseals_totp_secrets(settings: Settings, redis_client: redis.Redis) -> None:
-    assert settings.data_keys and settings.index_key
+def rotation_settings(settings: Settings) -> tuple[Settings, Settings]:
+    """The settings during ``wallet rotate-keys`` (new key k2 first, the old one still
+    readable) and after it (k2 only)."""
+    assert settings.data_keys
     new = f"k2:{generate_key_material()}"
     both = msgspec.structs.replace(settings, data_keys=f"{new},{settings.data_keys}")
-    only_new = msgspec.structs.replace(settings, data_keys=new)
+    return both, msgspec.structs.replace(settings, data_keys=new)
+
+
+def test_key_rotation_reseals_totp_secrets(settings: Settings, redis_client: redis.Redis) -> None:
+    both, only_new = rotation_settings(settings)
+    assert only_new.data_keys and settings.index_key
     with TestClient(create_app(settings)) as client:
         program = Program(client, "Coffee", "qr", mode="totp")
         user = new_user(client)
@@ -420,7 +427,7 @@ def test_key_rotation_reseals_totp_secrets(settings: Settings, redis_client: red
     counts = asyncio.run(rotate_all(both))
     assert counts["codes"] == 1
     assert asyncio.run(rotate_all(both))["codes"] == 0
-    keyring = Keyring.parse(new, settings.index_key)
+    keyring = Keyring.parse(only_new.data_keys, settings.index_key)
     for key in redis_client.scan_iter(match=f"{settings.key_prefix}:coderef:*"):
         raw = cast(bytes, redis_client.get(key))
         record = msgspec.msgpack.decode(raw, type=CodeRefRecord)
@@ -433,12 +440,9 @@ def test_key_rotation_reseals_totp_secrets(settings: Settings, redis_client: red
 
 
 def test_key_rotation_reseals_live_one_time_tokens(
-    settings: Settings, redis_client: redis.Redis
+    settings: Settings,
 ) -> None:
-    assert settings.data_keys and settings.index_key
-    new = f"k2:{generate_key_material()}"
-    both = msgspec.structs.replace(settings, data_keys=f"{new},{settings.data_keys}")
-    only_new = msgspec.structs.replace(settings, data_keys=new)
+    both, only_new = rotation_settings(settings)
     with TestClient(create_app(settings)) as client:
         program = Program(client, "Coffee", "ean13", mode="one_time")
         user = new_user(client)
