@@ -33,6 +33,9 @@ async def rewrite_watched(redis: Redis, key: str, rewrite: Callable[[bytes], byt
                 continue
 
 
+SealedItem = tuple[str, str | None]  # one stored record: (key, hash field; None = the string)
+
+
 # Compare-and-set on one field: WATCH would guard the whole hash, so writers of different
 # fields (a bulk import of one program's members) would make each other retry.
 _SWAP_FIELD = """
@@ -66,3 +69,12 @@ class FieldSwap:
                 return False
             if await self(key, field, raw, new):
                 return True
+
+    async def rewrite_item(
+        self, item: SealedItem, rewrite: Callable[[bytes], bytes | None]
+    ) -> bool:
+        """The record ``item`` names, rewritten: a whole string under WATCH, a field by swap."""
+        key, field = item
+        if field is None:
+            return await rewrite_watched(self._redis, key, rewrite)
+        return await self.rewrite(key, field, rewrite)

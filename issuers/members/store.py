@@ -10,7 +10,8 @@
   dump of Redis yields no usable code.  Consumed with GETDEL: exactly once.
 
 Each operation touches one key, so every one of them is single-slot on Redis Cluster.
-Rotation walks ``SealedItem``s: ``(key, field)`` for members, ``(key, None)`` for codes.
+Rotation walks ``SealedItem``s: ``(key, field)`` for members, ``(key, None)`` for enrollment
+codes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from redis.asyncio import Redis
 
 from issuers.members.models import EnrollmentRecord, MemberRecord
 from kernel.keys import KeySpace
-from kernel.watched import FieldSwap, rewrite_watched
+from kernel.watched import FieldSwap, SealedItem
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_member = msgspec.msgpack.Decoder(MemberRecord).decode
@@ -31,7 +32,6 @@ _decode_enrollment = msgspec.msgpack.Decoder(EnrollmentRecord).decode
 
 MemberChange = Callable[[MemberRecord | None], MemberRecord]
 Reseal = Callable[[MemberRecord | EnrollmentRecord], bytes | None]
-SealedItem = tuple[str, str | None]  # (key, hash field) of one sealed record
 
 
 class MemberStore:
@@ -101,7 +101,7 @@ class MemberStore:
     async def rewrap(self, item: SealedItem, reseal: Reseal) -> bool:
         """Re-seal the number inside one record; ``reseal(record)`` returns the new sealed value
         or None when it needs no change.  A concurrent write is never undone."""
-        key, field = item
+        field = item[1]
 
         def rewrite(data: bytes) -> bytes | None:
             record: MemberRecord | EnrollmentRecord = (
@@ -112,6 +112,4 @@ class MemberStore:
                 return None
             return _encode(msgspec.structs.replace(record, number_sealed=sealed))
 
-        if field is None:
-            return await rewrite_watched(self._redis, key, rewrite)
-        return await self._swap.rewrite(key, field, rewrite)
+        return await self._swap.rewrite_item(item, rewrite)

@@ -40,7 +40,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from kernel.keys import KeySpace
-from kernel.watched import FieldSwap, rewrite_watched
+from kernel.watched import FieldSwap, SealedItem
 from wallet_api.codes.models import CodeRefRecord, OneTimeRecord
 
 EXPIRED_GRACE_S = 300
@@ -50,7 +50,6 @@ _decode_ref = msgspec.msgpack.Decoder(CodeRefRecord).decode
 _decode_token = msgspec.msgpack.Decoder(OneTimeRecord).decode
 
 Reseal = Callable[[CodeRefRecord | OneTimeRecord], CodeRefRecord | OneTimeRecord | None]
-SealedItem = tuple[str, str | None]  # (key, hash field) of one sealed record
 
 
 def _token_fields(record: OneTimeRecord) -> dict[str, str | bytes]:
@@ -192,17 +191,10 @@ class CodeStore:
     async def rewrap(self, item: SealedItem, reseal: Reseal) -> bool:
         """Replace one record with ``reseal(record)`` (None: unchanged); a concurrent write is
         never undone."""
-        key, field = item
-        if field is None:
+        decode = _decode_ref if item[1] is None else _decode_token
 
-            def rewrite_ref(data: bytes) -> bytes | None:
-                changed = reseal(_decode_ref(data))
-                return None if changed is None else _encode(changed)
-
-            return await rewrite_watched(self._redis, key, rewrite_ref)
-
-        def rewrite_token(data: bytes) -> bytes | None:
-            changed = reseal(_decode_token(data))
+        def rewrite(data: bytes) -> bytes | None:
+            changed = reseal(decode(data))
             return None if changed is None else _encode(changed)
 
-        return await self._swap.rewrite(key, field, rewrite_token)
+        return await self._swap.rewrite_item(item, rewrite)
