@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.errors import Conflict, Forbidden, InvalidInput, Unavailable
+from kernel.errors import Conflict, Forbidden, InvalidInput, Unauthenticated, Unavailable
 
 
 class ConsentRequired(Forbidden):
@@ -28,3 +28,9 @@ class PresenceIndexLoading(Unavailable):
     """This worker has not loaded the stores yet (Redis unreachable at start); retry."""
 
     code = "presence_index_loading"
+
+
+class CredentialRevoked(Unauthenticated):
+    """The credential the caller vouched for no longer holds (checked with the write)."""
+
+    code = "invalid_token"

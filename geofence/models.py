@@ -217,3 +217,14 @@ class RegionMark(Record, kw_only=True):
 
     at: float = 0.0
     region_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class CredentialCheck(msgspec.Struct, frozen=True):
+    """A precondition the caller hands the presence scripts: the msgpack map stored at
+    ``key`` (in the user's slot) must still hold ``value`` in ``field``.  The service lets
+    a per-process cache of credentials skip its own lookup and have the state's read or
+    write-back check the credential in the same round trip."""
+
+    key: str
+    field: str
+    value: str

@@ -34,6 +34,7 @@ from geofence.models import (
     Consent,
     ConsentRecord,
     ConsentUpdate,
+    CredentialCheck,
     Fix,
     LocationReport,
     Platform,
@@ -190,7 +191,11 @@ class PresenceService:
         if not self._live.loaded:
             raise PresenceIndexLoading("stores are still loading in this worker; retry shortly")
 
-    async def report_location(self, user_id: str, report: LocationReport) -> PresenceResult:
+    async def report_location(
+        self, user_id: str, report: LocationReport, check: CredentialCheck | None = None
+    ) -> PresenceResult:
+        """``check``: the caller's credential, when it was not looked up for this request;
+        every read and write of the user's state then checks it (``CredentialRevoked``)."""
         fixes = fixes_of(report)
         now = self._clock.now()
 
@@ -199,7 +204,7 @@ class PresenceService:
             fences = self._nearby.fences_for(self._live.index, user_id)
             return self._engine.locate(state, fixes, fences, eligibility, now)
 
-        return await self._evaluate(user_id, "location", step, now)
+        return await self._evaluate(user_id, "location", step, now, check)
 
     async def report_beacons(self, user_id: str, report: BeaconReport) -> PresenceResult:
         sightings = [
@@ -226,16 +231,18 @@ class PresenceService:
 
         return await self._evaluate(user_id, "region", step, now)
 
-    async def _evaluate(self, user_id: str, kind: str, step: Step, now: float) -> PresenceResult:
+    async def _evaluate(
+        self, user_id: str, kind: str, step: Step, now: float, check: CredentialCheck | None = None
+    ) -> PresenceResult:
         self._require_index()
         cached = self._cache.get(user_id)
-        state = cached or await self._store.read(user_id)
+        state = cached or await self._store.read(user_id, check)
         trusted = cached is None
         held: Eligibility | None = None
         for _ in range(MAX_ATTEMPTS):
             if not state.consent.location:
                 if not trusted:
-                    state, trusted = await self._store.read(user_id), True
+                    state, trusted = await self._store.read(user_id, check), True
                     continue
                 self._forget_cached(user_id)
                 raise ConsentRequired("the user has not granted location consent")
@@ -247,10 +254,10 @@ class PresenceService:
                 continue
             if not outcome.changed:
                 if not trusted:  # answers that write nothing are never given from the cache
-                    state, trusted = await self._store.read(user_id), True
+                    state, trusted = await self._store.read(user_id, check), True
                     continue
                 return self._result(kind, outcome)
-            fresh = await self._store.apply(user_id, state, outcome, now)
+            fresh = await self._store.apply(user_id, state, outcome, now, check)
             if fresh is None:
                 outcome.state.version = state.version + 1
                 self._cache.put(user_id, outcome.state)

@@ -39,7 +39,15 @@ from typing import Final, cast
 import msgspec
 from redis.asyncio import Redis
 
-from geofence.models import ClosedVisit, ConsentRecord, LastFix, OpenVisit, RegionMark
+from geofence.errors import CredentialRevoked
+from geofence.models import (
+    ClosedVisit,
+    ConsentRecord,
+    CredentialCheck,
+    LastFix,
+    OpenVisit,
+    RegionMark,
+)
 from geofence.state import DwellTimer, Outcome, PresenceState, TransitionEvent
 from kernel.clock import to_rfc3339
 from kernel.direct_redis import DirectRedis, DirectScript
@@ -56,11 +64,24 @@ _decode_visit = msgspec.msgpack.Decoder(OpenVisit).decode
 _decode_closed = msgspec.msgpack.Decoder(ClosedVisit).decode
 _decode_mark = msgspec.msgpack.Decoder(RegionMark).decode
 
+# Prepended to the read and the write-back: with one key more than the script's own
+# (``CredentialCheck``), the record there must hold ARGV[#ARGV] in field ARGV[#ARGV - 1], else
+# the script answers {2} and does nothing.
+_CHECK = """
+if #KEYS == %d then
+  local raw = redis.call('GET', KEYS[%d])
+  if not raw or cmsgpack.unpack(raw)[ARGV[#ARGV - 1]] ~= ARGV[#ARGV] then return {2} end
+end
+"""
+
 # KEYS: 1 state, 2 consent.  Returns {consent record, ver, state fields}.
-_READ = """
+_READ = (
+    _CHECK % (3, 3)
+    + """
 local meta = redis.call('HMGET', KEYS[2], 'record', 'ver')
 return {meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
 """
+)
 
 # KEYS: 1 state, 2 consent, 3 visits, 4 dwell timers, 5 transitions, 6 retention.
 # ARGV: 1 expected ver, 2 state TTL, 3 visits TTL, 4 visits cutoff, 5 stream MAXLEN,
@@ -68,7 +89,9 @@ return {meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
 #       transitions), then the items in that order; a transition is its field count, then
 #       its field/value pairs; last, the user id and the retention score of the ended visits.
 #       Returns {1} or, when ``ver`` moved, {0, consent, ver, state}.
-_APPLY = """
+_APPLY = (
+    _CHECK % (7, 7)
+    + """
 local meta = redis.call('HMGET', KEYS[2], 'record', 'ver')
 if (meta[2] or '0') ~= ARGV[1] then
   return {0, meta[1], meta[2], redis.call('HGETALL', KEYS[1])}
@@ -94,6 +117,7 @@ if ended > 0 then
 end
 return {1}
 """
+)
 
 # KEYS: 1 state, 2 consent, 3 visits.  ARGV: 1 consent record, 2 '1' keeps collected data.
 # Withdrawing location consent erases what was collected under it.
@@ -205,6 +229,21 @@ def _field_changes(old: PresenceState, new: PresenceState) -> tuple[list[bytes |
     return set_, deleted
 
 
+async def _checked(
+    script: DirectScript,
+    keys: list[str],
+    args: list[bytes | str | int | float],
+    check: CredentialCheck | None,
+) -> list[object]:
+    """Run a state script, with ``check`` (the ``_CHECK`` prelude) when one is given."""
+    if check is not None:
+        keys, args = [*keys, check.key], [*args, check.field, check.value]
+    reply = cast(list[object], await script(keys, args))
+    if reply[0] == 2:
+        raise CredentialRevoked("the token is not valid")
+    return reply
+
+
 class PresenceStore:
     def __init__(self, redis: Redis, direct: DirectRedis, keys: KeySpace) -> None:
         self._redis = redis
@@ -243,9 +282,9 @@ class PresenceStore:
 
     # --- state ----------------------------------------------------------------------------
 
-    async def read(self, user_id: str) -> PresenceState:
-        reply = await self._read([self._state(user_id), self._consent_key(user_id)], [])
-        raw_consent, raw_ver, flat = cast(list[object], reply)
+    async def read(self, user_id: str, check: CredentialCheck | None = None) -> PresenceState:
+        keys = [self._state(user_id), self._consent_key(user_id)]
+        raw_consent, raw_ver, flat = await _checked(self._read, keys, [], check)
         return _state_of(
             cast(bytes | None, raw_consent), cast(bytes | None, raw_ver), cast(list[bytes], flat)
         )
@@ -261,7 +300,12 @@ class PresenceStore:
         )
 
     async def apply(
-        self, user_id: str, old: PresenceState, outcome: Outcome, now: float
+        self,
+        user_id: str,
+        old: PresenceState,
+        outcome: Outcome,
+        now: float,
+        check: CredentialCheck | None = None,
     ) -> PresenceState | None:
         """Write the outcome if the state is still ``old``; else return the current state."""
         set_, deleted = _field_changes(old, outcome.state)
@@ -290,7 +334,7 @@ class PresenceStore:
             self.transitions_key(),
             self._retention(),
         ]
-        reply = cast(list[object], await self._apply(keys, args))
+        reply = await _checked(self._apply, keys, args, check)
         if reply[0] == 1:
             return None
         return _state_of(

@@ -29,7 +29,7 @@ from wallet_api.routes.partner_program import PartnerProgramController
 from wallet_api.routes.partner_stores import PartnerStoresController
 from wallet_api.routes.partner_terminals import PartnerTerminalsController, PosController
 from wallet_api.routes.pos import PartnerVerificationsController, PosVerifyController
-from wallet_api.routes.presence import ConsentController, PresenceController
+from wallet_api.routes.presence import ConsentController, LocationController, PresenceController
 from wallet_api.routes.users import MeController, SignupController
 from wallet_api.services import build_services
 from wallet_api.settings import Settings
@@ -56,6 +56,7 @@ ROUTE_HANDLERS = [
     PartnerVerificationsController,
     ConsentController,
     PresenceController,
+    LocationController,
 ]
 
 

@@ -15,6 +15,7 @@ import msgspec
 
 from kernel import tokens
 from kernel.errors import Forbidden, Unauthenticated
+from kernel.lru import LRU
 
 PrincipalKind = Literal["admin", "partner", "user", "terminal"]
 
@@ -27,6 +28,10 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Resolver = Callable[[str], Awaitable[Principal | None]]
+
+# User tokens this process has resolved, for routes whose own first Redis call re-checks the
+# credential (``known_user``); a bound on memory, not on trust.
+KNOWN_USERS = 50_000
 
 
 class WrongPrincipal(Forbidden):
@@ -43,6 +48,7 @@ class Authenticator:
     def __init__(self, admin_token: str) -> None:
         self._admin_digest = tokens.digest(admin_token)
         self._resolvers: dict[str, Resolver] = {}
+        self._known_users: LRU[str, str] = LRU(KNOWN_USERS)
 
     def register(self, prefix: str, resolver: Resolver) -> None:
         self._resolvers[prefix] = resolver
@@ -70,7 +76,23 @@ class Authenticator:
         principal = await resolver(token_digest) if resolver else None
         if principal is None:
             raise InvalidToken("the token is not valid")
+        if principal.kind == "user":
+            self._known_users.put(token_digest, principal.subject_id)
         return principal
+
+    def known_user(self, authorization: str | None) -> tuple[Principal, str] | None:
+        """``(principal, token digest)`` of a user token this process resolved before, without
+        Redis.  Only for a caller whose first Redis call checks the credential itself (the
+        presence scripts do, given ``UserService.credential_check``); None: authenticate."""
+        prefix, token_digest = self.bearer_digest(authorization)
+        user_id = self._known_users.get(token_digest) if prefix == tokens.USER_PREFIX else None
+        if user_id is None:
+            return None
+        return Principal(kind="user", subject_id=user_id), token_digest
+
+    def forget_user(self, token_digest: str) -> None:
+        """The credential check failed: the token must be looked up again (and fail)."""
+        self._known_users.drop(token_digest)
 
     async def require(self, authorization: str | None, kind: PrincipalKind) -> Principal:
         principal = await self.authenticate(authorization)

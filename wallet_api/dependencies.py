@@ -6,6 +6,12 @@ Every authenticated controller declares both ``before_request = requires(kind)``
 such a controller declares a ``before_request`` of its own: it would replace the
 controller's (tests/wallet_api/test_auth.py sends every route a request without
 credentials). POS verification authenticates in its own hook (routes/pos.py).
+
+Location reports admit a user token their process has resolved before without looking it
+up again (``requires(..., checked_by_handler=True)``): the presence script checks it in the
+same round trip.  Every answer that script did not give (a bad body, a loading index, a
+withdrawn consent) is a non-2xx one, and ``RecheckCredentialOnError`` looks the token up
+before it leaves: a token that no longer holds gets 401, whatever else was wrong.
 """
 
 from __future__ import annotations
@@ -18,8 +24,13 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
 
-from wallet_api.auth import Principal, PrincipalKind
+from kernel.errors import Unauthenticated
+from wallet_api.auth import InvalidToken, Principal, PrincipalKind
+from wallet_api.errors import domain_problem
+from wallet_api.problems import send_problem
 from wallet_api.services import Services
 
 AnyRequest = Request[Any, Any, Any]
@@ -49,23 +60,87 @@ class requires:
     request without credentials and expects 401).  An object, not a closure, so that a
     controller attribute holding it is not bound as a method."""
 
-    def __init__(self, kind: PrincipalKind) -> None:
+    def __init__(self, kind: PrincipalKind, *, checked_by_handler: bool = False) -> None:
         self.kind: PrincipalKind = kind
+        # A user token this process resolved before is admitted without Redis; the handler
+        # must have it checked by its first Redis call (``unchecked_credential``).
+        self.checked_by_handler = checked_by_handler
 
     async def __call__(self, request: AnyRequest) -> None:
         auth = services_of(request).auth
-        principal = await auth.require(authorization_of(request), self.kind)
+        header = authorization_of(request)
         # The scope's state dict itself: ``request.state`` builds a State object per access.
-        request.scope["state"][_PRINCIPAL] = principal
+        state = request.scope["state"]
+        if self.checked_by_handler and (known := auth.known_user(header)) is not None:
+            state[_PRINCIPAL], state[_UNCHECKED] = known
+            return
+        state[_PRINCIPAL] = await auth.require(header, self.kind)
 
 
 _PRINCIPAL = "wallet.principal"
+_UNCHECKED = "wallet.unchecked-credential"
 
 
-def authorization_of(request: AnyRequest) -> str | None:
+def unchecked_credential(request: AnyRequest) -> str | None:
+    """The token digest ``requires(..., checked_by_handler=True)`` admitted unchecked."""
+    digest: str | None = request.scope["state"].get(_UNCHECKED)
+    return digest
+
+
+class RecheckCredentialOnError:
+    """Route middleware of every controller whose hook is ``requires(kind,
+    checked_by_handler=True)``: a non-2xx answer to a request admitted on a remembered
+    token is sent only once the token is looked up and still holds; else the answer is 401
+    ``invalid_token`` (and the token is forgotten).  A 2xx answer never needs it: it comes
+    from the script that checked the token."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        replaced = False
+
+        async def send_checked(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the refused answer's body
+            if message["type"] == "http.response.start" and message["status"] not in _SETTLED:
+                digest = scope["state"].pop(_UNCHECKED, None)
+                if digest is not None and not await _still_holds(scope, digest):
+                    replaced = True
+                    await _send_invalid_token(scope, send)
+                    return
+            await send(message)
+
+        await self._app(scope, receive, send_checked)
+
+
+# 2xx answers come from the script that checked the token; 401 is the refusal itself.
+_SETTLED = {*range(200, 300), 401}
+
+
+async def _still_holds(scope: Scope, token_digest: str) -> bool:
+    auth = scope["app"].state.services.auth
+    try:
+        await auth.authenticate(authorization_of(scope))
+    except Unauthenticated:
+        auth.forget_user(token_digest)
+        return False
+    except (RedisError, OSError):
+        return True  # cannot tell: the answer being sent is an error already
+    return True
+
+
+async def _send_invalid_token(scope: Scope, send: Send) -> None:
+    refusal = InvalidToken("the token is not valid")
+    await send_problem(send, domain_problem(refusal, scope["state"].get("request_id")))
+
+
+def authorization_of(request: AnyRequest | Scope) -> str | None:
     """The Authorization header, straight from the ASGI scope: building Litestar's Headers
     object for one header costs more than the scan (it is read on every request)."""
-    for name, value in request.scope["headers"]:
+    scope = request if isinstance(request, dict) else request.scope
+    for name, value in scope["headers"]:
         if name == b"authorization":
             return value.decode("latin-1")
     return None

@@ -74,23 +74,22 @@ def _request_id(request: Request) -> str | None:  # type: ignore[type-arg]
     return value if isinstance(value, str) else None
 
 
+def domain_problem(exc: domain.DomainError, request_id: str | None) -> Problem:
+    return Problem(
+        title=exc.title,
+        status=status_of(exc),
+        detail=exc.detail,
+        code=exc.code,
+        errors=[FieldError(field=exc.field, message=exc.detail)] if exc.field else None,
+        request_id=request_id,
+    )
+
+
 def handle_domain_error(request: Request, exc: domain.DomainError) -> Response[bytes]:  # type: ignore[type-arg]
-    status = status_of(exc)
-    errors = [FieldError(field=exc.field, message=exc.detail)] if exc.field else None
     headers = None
     if isinstance(exc, domain.RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}
-    return problem_response(
-        Problem(
-            title=exc.title,
-            status=status,
-            detail=exc.detail,
-            code=exc.code,
-            errors=errors,
-            request_id=_request_id(request),
-        ),
-        headers,
-    )
+    return problem_response(domain_problem(exc, _request_id(request)), headers)
 
 
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")

@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 
 from kernel.keyring import Keyring
 from kernel.keys import KeySpace
-from wallet_api.problems import PROBLEM_MEDIA_TYPE, Problem
+from wallet_api.problems import Problem, send_problem
 
 TTL_S = 24 * 3600
 PENDING_TTL_S = 60
@@ -94,8 +94,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def _send_problem(send: Send, status: int, code: str, detail: str) -> None:
-    body = msgspec.json.encode(Problem(title=detail, status=status, detail=detail, code=code))
-    await _send(send, status, PROBLEM_MEDIA_TYPE, body, replayed=False)
+    await send_problem(send, Problem(title=detail, status=status, detail=detail, code=code))
 
 
 async def _send(send: Send, status: int, content_type: str, body: bytes, *, replayed: bool) -> None:

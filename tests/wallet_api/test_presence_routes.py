@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from litestar.testing import TestClient
 
 from tests.conftest import ADMIN, bearer
 from tests.geofence.fences import PARIS, offset
@@ -23,6 +24,8 @@ from tests.geofence.presence_api import (
     transitions,
     wait_until_index_holds,
 )
+from wallet_api.app import create_app
+from wallet_api.settings import Settings
 
 UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 
@@ -360,3 +363,67 @@ def test_only_the_last_fix_is_kept_and_visits_expire_after_90_days(
     visits = f"{key_prefix}:presence:{{{user_id}}}:visits"
     assert redis_client.zcard(visits) == 1
     assert 89 * 86400 < redis_client.ttl(visits) <= 90 * 86400
+
+
+def test_a_token_a_worker_knows_is_refused_as_soon_as_the_user_is_erased(
+    client: Client, settings: Settings, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Location reports admit a token this worker resolved before without looking it up;
+    the state's read or write-back checks it instead, so erasure still takes effect at once,
+    on this worker and on another one holding the user's state in memory."""
+    _, partner = new_partner(client)
+    new_store(client, partner)
+    user, other = new_user(client), new_user(client)
+    user_id = client.get("/v1/me", headers=user).json()["user_id"].encode()
+    with TestClient(create_app(settings)) as second_worker:
+        wait_until_index_holds(second_worker, 1)
+        for worker in (client, second_worker):
+            locate(worker, user, fix_body(800, ago_s=60))
+            locate(worker, other, fix_body(800, ago_s=60))
+        locate(second_worker, user, fix_body(790, ago_s=30))  # its state hint is current
+        assert client.delete("/v1/me", headers=user).status_code == 204
+        for worker in (client, second_worker, second_worker):
+            response = worker.post("/v1/me/location", json=fix_body(5, ago_s=5), headers=user)
+            assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+        assert locate(second_worker, other, fix_body(5, ago_s=5))["transitions"] != []
+    # Nothing of the erased user was written back by the refused reports.
+    assert [k for k in presence_keys(redis_client, key_prefix) if user_id in k] == []
+
+
+def _refusals(client: Client, user: dict[str, str]) -> list[tuple[int, str]]:
+    """(status, code) of location reports that fail before any presence script runs."""
+    whole = fix_body(5, ago_s=5)
+    bodies: list[tuple[bytes, dict[str, str]]] = [
+        (b'{"lat": 48.8', {"content-type": "application/json"}),  # malformed JSON
+        (b'{"lat": 91, "lon": 2.35, "accuracy_m": 10, "recorded_at": "x"}', {}),
+        (httpx.Request("POST", "/", json={**whole, "fixes": [whole]}).content, {}),
+        (b'{"fixes": [' + b"0," * 40_000 + b"0]}", {}),  # beyond the route's 64 KB
+    ]
+    answers = []
+    for content, extra in bodies:
+        headers = {**user, "content-type": "application/json", **extra}
+        response = client.post("/v1/me/location", content=content, headers=headers)
+        answers.append((response.status_code, response.json()["code"]))
+    return answers
+
+
+def test_every_answer_to_an_erased_users_remembered_token_is_401(client: Client) -> None:
+    """A remembered token skips its lookup only until the answer is an error: then the token
+    is looked up before the answer leaves, so an erased user's phone is told to sign in
+    again (401), not that its body was malformed, too large or invalid."""
+    _, partner = new_partner(client)
+    new_store(client, partner)
+    user, other = new_user(client), new_user(client)
+    for headers in (user, other):
+        locate(client, headers, fix_body(800, ago_s=60))  # the worker now knows both tokens
+    expected = [
+        (400, "malformed_json"),
+        (422, "validation_error"),
+        (422, "invalid_location_report"),
+        (413, "body_too_large"),
+    ]
+    assert _refusals(client, other) == expected
+    assert client.delete("/v1/me", headers=user).status_code == 204
+    assert _refusals(client, user) == [(401, "invalid_token")] * len(expected)
+    assert _refusals(client, other) == expected
+    assert locate(client, other, fix_body(5, ago_s=5))["transitions"] != []

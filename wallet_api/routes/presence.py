@@ -6,12 +6,13 @@ Without location consent every route here but the consent itself answers 403
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from litestar import Controller, get, post, put
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from geofence.errors import CredentialRevoked
 from geofence.models import (
     BeaconReport,
     Consent,
@@ -29,10 +30,12 @@ from wallet_api.dependencies import (
     USER,
     AnyRequest,
     PrincipalDep,
+    RecheckCredentialOnError,
     ServicesDep,
     principal_of,
     requires,
     services_of,
+    unchecked_credential,
 )
 from wallet_api.openapi_docs import AUTHED, problems
 
@@ -71,11 +74,16 @@ class ConsentController(Controller):
         return await services.presence.update_consent(user.subject_id, data)
 
 
-class PresenceController(Controller):
+class LocationController(Controller):
+    """The phone's most frequent call: a user token this worker has seen is admitted without
+    its own Redis lookup, and the state's read or write-back checks it in the same round trip
+    (``requires(..., checked_by_handler=True)``; a revoked token still gets 401, also where
+    the answer would have been another error: ``RecheckCredentialOnError``)."""
+
     path = "/v1/me"
     tags = ["presence"]
-    dependencies = USER
-    before_request = requires("user")
+    before_request = requires("user", checked_by_handler=True)
+    middleware = [RecheckCredentialOnError]
     security = [{"BearerAuth": []}]
 
     @post(
@@ -95,8 +103,22 @@ class PresenceController(Controller):
         implausibly fast fixes are counted in `ignored`. Sending a fix twice is harmless."""
         # No dependency injection on the phone's most frequent call (measured, see
         # docs/benchmarks.md): the services from the app state, the user from the hook.
-        user = principal_of(request)
-        return await services_of(request).presence.report_location(user.subject_id, data)
+        user, services = principal_of(request), services_of(request)
+        digest = unchecked_credential(request)
+        check = None if digest is None else services.users.credential_check(user.subject_id, digest)
+        try:
+            return await services.presence.report_location(user.subject_id, data, check)
+        except CredentialRevoked:
+            services.auth.forget_user(cast(str, digest))
+            raise
+
+
+class PresenceController(Controller):
+    path = "/v1/me"
+    tags = ["presence"]
+    dependencies = USER
+    before_request = requires("user")
+    security = [{"BearerAuth": []}]
 
     @post(
         "/beacons",

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from geofence.models import CredentialCheck
 from kernel import tokens
 from kernel.clock import Clock
 from kernel.ids import new_id
@@ -55,6 +56,13 @@ class UserService:
 
     async def user_for_token(self, token_digest: str) -> str | None:
         return await self._store.user_id_for_token(token_digest)
+
+    def credential_check(self, user_id: str, token_digest: str) -> CredentialCheck:
+        """What a script in the user's slot checks to know this token is still the user's
+        (erasing the account deletes the record)."""
+        return CredentialCheck(
+            key=self._store.record_key(user_id), field="token_digest", value=token_digest
+        )
 
     async def get(self, user_id: str) -> User:
         return to_user(await self._record(user_id))

@@ -28,6 +28,11 @@ class UserStore:
     def _user(self, user_id: str) -> str:
         return self._keys.key("user", user_id)
 
+    def record_key(self, user_id: str) -> str:
+        """The user's record, for scripts that check a credential in the user's slot
+        (msgpack map: ``token_digest`` names the user's one token)."""
+        return self._user(user_id)
+
     def _token(self, token_digest: str) -> str:
         return self._keys.key("utok", token_digest)
 
