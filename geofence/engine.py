@@ -66,7 +66,9 @@ _PROXIMITY_RANK: Final = {"immediate": 0, "near": 1, "far": 2}
 
 
 class _Run:
-    """One evaluation: a private copy of the state and what happened to it."""
+    """One evaluation: a private copy of the state and what happened to it.  The visit
+    dicts are copied on the first change only (``own_visits``): most fixes change none, and
+    an unchanged dict is the caller's own object, which ``store.py`` skips comparing."""
 
     def __init__(
         self,
@@ -83,14 +85,22 @@ class _Run:
             jump=state.jump,
             beacon_at=state.beacon_at,
             region=state.region,
-            visits=dict(state.visits),
-            pending_dwell=dict(state.pending_dwell),
+            visits=state.visits,
+            pending_dwell=state.pending_dwell,
         )
+        self._owned = False
         self.fences = fences
         self.eligibility = eligibility
         self.now = now
         self.new_visit_id = new_visit_id
         self.out = Outcome(state=self.state)
+
+    def own_visits(self) -> None:
+        """Copy the visit dicts before the first change: the caller's state stays as is."""
+        if not self._owned:
+            self.state.visits = dict(self.state.visits)
+            self.state.pending_dwell = dict(self.state.pending_dwell)
+            self._owned = True
 
     def too_old_or_future(self, at: float, count: int = 1) -> bool:
         if at < self.now - MAX_EVIDENCE_AGE_S:
@@ -122,6 +132,7 @@ class _Run:
             entered_at=at,
             dwell_at=at + entry.dwell_s,
         )
+        self.own_visits()
         self.state.visits[entry.store_id] = visit
         self.state.pending_dwell[entry.store_id] = visit.visit_id
         self.out.timers_set.append(
@@ -150,6 +161,7 @@ class _Run:
 
     def forget(self, store_id: str) -> None:
         """End a visit without a transition (store gone, program no longer evaluated)."""
+        self.own_visits()
         visit = self.state.visits.pop(store_id)
         if self.state.pending_dwell.pop(store_id, None) is not None:
             self.out.timers_cleared.append(
@@ -172,6 +184,7 @@ class _Run:
             return
         if not self.still_evaluated(store_id):
             return
+        self.own_visits()
         del self.state.pending_dwell[store_id]
         self.out.timers_cleared.append(
             DwellTimer(store_id, visit.visit_id, visit.issuer_id, visit.dwell_at)
@@ -191,6 +204,7 @@ class _Run:
             dwell_at=visit.dwell_at,
             zone=zone,
         )
+        self.own_visits()
         self.state.visits[store_id] = visit
         if zone is not None:
             self.emit("enter", store_id, visit, at, "beacon", zone)
@@ -290,7 +304,7 @@ class PresenceEngine:
                 else:
                     run.dwell_if_due(store_id, fix.at, "location")
         for entry, centre_m in found:
-            if entry.store_id in visits:
+            if entry.store_id in run.state.visits:  # the current dict: a change copies it
                 continue
             distance = _signed_distance(entry, lat, lon, centre_m)
             if classify(distance, accuracy, entry.size_m, entry.exit_margin_m) != "inside":

@@ -218,6 +218,8 @@ def _field_changes(old: PresenceState, new: PresenceState) -> tuple[list[bytes |
         else:
             # Encoded only when changed: most updates change the fix alone.
             set_ += [name, repr(after) if name == "bt" else _encode(after)]
+    if new.visits is old.visits and new.pending_dwell is old.pending_dwell:
+        return set_, deleted  # the engine copies these on their first change only
     for store_id, visit in new.visits.items():
         if old.visits.get(store_id) != visit:
             set_ += ["v:" + store_id, _encode(visit)]
