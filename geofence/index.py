@@ -235,11 +235,13 @@ def _holding(
     poleward latitude a candidate can have (no fence reaches 0.25 deg), so it never
     overstates the distance by more than the 1 % + 1 m it is given as slack.
 
-    The distance itself is planar at the two points' mean latitude (equirectangular): at
-    these few hundred metres it is within a millimetre of the great circle below 85 deg
-    (Redis GEO's limit), and costs one cosine instead of haversine's five trigonometric
-    calls; in a dense city most candidates hold the point, so this is most of a lookup.
-    Within a metre of the limit, where a millimetre could decide, haversine decides."""
+    The distance itself is planar at the two points' mean latitude (equirectangular): one
+    cosine instead of haversine's five trigonometric calls, and in a dense city most
+    candidates hold the point, so this is most of a lookup.  It never reads shorter than
+    the great circle (by more than ~1e-9 m) and reads longer by at most 1.1 mm up to 2 km
+    below 85 deg (Redis GEO's limit); only the largest fences near the pole read more (2 cm
+    at 5 km).  Within a metre of the limit haversine decides, so a longer reading can only
+    send a candidate there, never wrongly in or out."""
     sin, cos, radians, sqrt, m_per_deg = math.sin, math.cos, math.radians, math.sqrt, M_PER_DEG
     phi = radians(lat)
     cos_phi = cos(phi)

@@ -23,6 +23,7 @@ from geofence import metrics
 from geofence.engine import PresenceEngine
 from geofence.errors import (
     ConsentRequired,
+    CredentialRevoked,
     InvalidLocationReport,
     PresenceBusy,
     PresenceIndexLoading,
@@ -235,6 +236,17 @@ class PresenceService:
         self, user_id: str, kind: str, step: Step, now: float, check: CredentialCheck | None = None
     ) -> PresenceResult:
         self._require_index()
+        try:
+            return await self._attempts(user_id, kind, step, now, check)
+        except CredentialRevoked:
+            # The engine may have run on a cached state (and gathered fences around the
+            # refused fix) before the script refused: keep nothing of it in this worker.
+            self._forget_cached(user_id)
+            raise
+
+    async def _attempts(
+        self, user_id: str, kind: str, step: Step, now: float, check: CredentialCheck | None
+    ) -> PresenceResult:
         cached = self._cache.get(user_id)
         state = cached or await self._store.read(user_id, check)
         trusted = cached is None

@@ -1,7 +1,8 @@
 """Litestar dependencies and hooks: the services container and the four principal kinds.
 
-Every authenticated controller declares both ``before_request = requires(kind)``
-(authentication and the kind check, run before the body is read) and
+Every authenticated controller declares ``before_request = requires(kind)``
+(authentication and the kind check, run before the body is read) and, unless its handlers
+read the principal from the scope (``principal_of``: the location route),
 ``dependencies = <KIND>`` (hands the principal to handlers that want it). No handler of
 such a controller declares a ``before_request`` of its own: it would replace the
 controller's (tests/wallet_api/test_auth.py sends every route a request without
@@ -27,10 +28,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 
-from kernel.errors import Unauthenticated
+from kernel.errors import Unauthenticated, Unavailable
 from wallet_api.auth import InvalidToken, Principal, PrincipalKind
 from wallet_api.errors import domain_problem
-from wallet_api.problems import send_problem
+from wallet_api.problems import Problem, send_problem
 from wallet_api.services import Services
 
 AnyRequest = Request[Any, Any, Any]
@@ -61,6 +62,8 @@ class requires:
     controller attribute holding it is not bound as a method."""
 
     def __init__(self, kind: PrincipalKind, *, checked_by_handler: bool = False) -> None:
+        # Only user tokens are remembered (``Authenticator.known_user``).
+        assert kind == "user" or not checked_by_handler, "only user credentials can be deferred"
         self.kind: PrincipalKind = kind
         # A user token this process resolved before is admitted without Redis; the handler
         # must have it checked by its first Redis call (``unchecked_credential``).
@@ -106,10 +109,12 @@ class RecheckCredentialOnError:
                 return  # the refused answer's body
             if message["type"] == "http.response.start" and message["status"] not in _SETTLED:
                 digest = scope["state"].pop(_UNCHECKED, None)
-                if digest is not None and not await _still_holds(scope, digest):
-                    replaced = True
-                    await _send_invalid_token(scope, send)
-                    return
+                if digest is not None:
+                    refusal = await _refusal(scope, digest)
+                    if refusal is not None:
+                        replaced = True
+                        await send_problem(send, refusal)
+                        return
             await send(message)
 
         await self._app(scope, receive, send_checked)
@@ -126,14 +131,20 @@ async def _still_holds(scope: Scope, token_digest: str) -> bool:
     except Unauthenticated:
         auth.forget_user(token_digest)
         return False
-    except (RedisError, OSError):
-        return True  # cannot tell: the answer being sent is an error already
     return True
 
 
-async def _send_invalid_token(scope: Scope, send: Send) -> None:
-    refusal = InvalidToken("the token is not valid")
-    await send_problem(send, domain_problem(refusal, scope["state"].get("request_id")))
+async def _refusal(scope: Scope, token_digest: str) -> Problem | None:
+    """What to answer instead: 401 when the token no longer holds, 503 when Redis cannot
+    tell (an error answer must not go out on a token nobody checked); None: send it."""
+    request_id = scope["state"].get("request_id")
+    try:
+        if await _still_holds(scope, token_digest):
+            return None
+    except (RedisError, OSError):
+        unreachable = Unavailable("Redis is not reachable", code="redis_unavailable")
+        return domain_problem(unreachable, request_id)
+    return domain_problem(InvalidToken("the token is not valid"), request_id)
 
 
 def authorization_of(request: AnyRequest | Scope) -> str | None:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import redis
 from litestar.testing import TestClient
@@ -24,6 +25,7 @@ from tests.geofence.presence_api import (
     transitions,
     wait_until_index_holds,
 )
+from tests.redis_proxy import redis_proxy
 from wallet_api.app import create_app
 from wallet_api.settings import Settings
 
@@ -427,3 +429,22 @@ def test_every_answer_to_an_erased_users_remembered_token_is_401(client: Client)
     assert _refusals(client, user) == [(401, "invalid_token")] * len(expected)
     assert _refusals(client, other) == expected
     assert locate(client, other, fix_body(5, ago_s=5))["transitions"] != []
+
+
+def test_an_unchecked_token_gets_503_not_an_error_answer_when_redis_is_lost(
+    settings: Settings, redis_url: str
+) -> None:
+    """A remembered token's error answer waits for the token's lookup; with Redis gone the
+    lookup cannot tell, so the phone is told to retry (503), not that its body was bad."""
+    with redis_proxy(redis_url) as proxy:
+        reachable_until_cut = msgspec.structs.replace(settings, redis_url=proxy.url)
+        with TestClient(create_app(reachable_until_cut)) as worker:
+            user = new_user(worker)
+            assert worker.get("/v1/me", headers=user).status_code == 200  # token remembered
+            proxy.cut()
+            response = worker.post(
+                "/v1/me/location",
+                content=b'{"lat": 48.8',
+                headers={**user, "content-type": "application/json"},
+            )
+            assert (response.status_code, response.json()["code"]) == (503, "redis_unavailable")
