@@ -95,7 +95,8 @@ class RecheckCredentialOnError:
     checked_by_handler=True)``: a non-2xx answer to a request admitted on a remembered
     token is sent only once the token is looked up and still holds; else the answer is 401
     ``invalid_token`` (and the token is forgotten).  A 2xx answer never needs it: it comes
-    from the script that checked the token."""
+    from the script that checked the token; a 401 is that script's refusal, and only makes
+    this process forget the token."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -107,9 +108,11 @@ class RecheckCredentialOnError:
             nonlocal replaced
             if replaced:
                 return  # the refused answer's body
-            if message["type"] == "http.response.start" and message["status"] not in _SETTLED:
+            if message["type"] == "http.response.start" and message["status"] not in _CHECKED:
                 digest = scope["state"].pop(_UNCHECKED, None)
-                if digest is not None:
+                if digest is not None and message["status"] == 401:
+                    scope["app"].state.services.auth.forget_user(digest)  # the script refused
+                elif digest is not None:
                     refusal = await _refusal(scope, digest)
                     if refusal is not None:
                         replaced = True
@@ -120,8 +123,8 @@ class RecheckCredentialOnError:
         await self._app(scope, receive, send_checked)
 
 
-# 2xx answers come from the script that checked the token; 401 is the refusal itself.
-_SETTLED = {*range(200, 300), 401}
+# 2xx answers come from the script that checked the token.
+_CHECKED = range(200, 300)
 
 
 async def _still_holds(scope: Scope, token_digest: str) -> bool:

@@ -6,13 +6,12 @@ Without location consent every route here but the consent itself answers 403
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from geofence.errors import CredentialRevoked
 from geofence.models import (
     BeaconReport,
     Consent,
@@ -106,11 +105,7 @@ class LocationController(Controller):
         user, services = principal_of(request), services_of(request)
         digest = unchecked_credential(request)
         check = None if digest is None else services.users.credential_check(user.subject_id, digest)
-        try:
-            return await services.presence.report_location(user.subject_id, data, check)
-        except CredentialRevoked:
-            services.auth.forget_user(cast(str, digest))
-            raise
+        return await services.presence.report_location(user.subject_id, data, check)
 
 
 class PresenceController(Controller):
