@@ -279,38 +279,48 @@ class PresenceEngine:
 
     @staticmethod
     def _evaluate_fix(run: _Run, fix: FixEvidence) -> None:
-        lat, lon, accuracy = fix.lat, fix.lon, fix.accuracy_m
-        found = run.fences.containing(lat, lon)
+        found = run.fences.containing(fix.lat, fix.lon)
+        if run.state.visits:
+            PresenceEngine._follow_visits(run, fix, found)
+        for entry, centre_m in found:
+            if entry.store_id in run.state.visits:  # the current dict: a change copies it
+                continue
+            distance = _signed_distance(entry, fix.lat, fix.lon, centre_m)
+            if classify(distance, fix.accuracy_m, entry.size_m, entry.exit_margin_m) != "inside":
+                continue
+            if run.eligibility.allows(entry.issuer_id):
+                run.enter(entry, fix.at, "location")
+
+    @staticmethod
+    def _follow_visits(
+        run: _Run, fix: FixEvidence, found: Sequence[tuple[FenceEntry, float | None]]
+    ) -> None:
+        """Exit or dwell for each open visit."""
         visits = run.state.visits
-        if visits:
-            # An open visit's fence usually holds the fix: reuse the distance computed there.
-            near = {entry.store_id: (entry, centre_m) for entry, centre_m in found}
-            for store_id in list(visits):
-                entry, centre_m = near.get(store_id) or (run.fences.get(store_id), None)
+        # An open visit's fence usually holds the fix: reuse what was found there.
+        near = {held[0].store_id: held for held in found}
+        for store_id in list(visits):
+            held = near.get(store_id)
+            if held is None:
+                entry, centre_m = run.fences.get(store_id), None
                 if entry is None:
                     run.forget(store_id)
                     continue
-                if centre_m is not None and entry.polygon is None:
+            else:
+                entry, centre_m = held
+                if entry.polygon is None:
                     # A circle whose radius holds the fix: never "outside" (the distance is
                     # <= 0), so only the dwell can change; this is most of a dense city's
                     # open visits, on every fix.
                     if fix.at >= visits[store_id].dwell_at:
                         run.dwell_if_due(store_id, fix.at, "location")
                     continue
-                distance = _signed_distance(entry, lat, lon, centre_m)
-                if classify(distance, accuracy, entry.size_m, entry.exit_margin_m) == "outside":
-                    if run.still_evaluated(store_id):
-                        run.exit(store_id, fix.at, "location")
-                else:
-                    run.dwell_if_due(store_id, fix.at, "location")
-        for entry, centre_m in found:
-            if entry.store_id in run.state.visits:  # the current dict: a change copies it
-                continue
-            distance = _signed_distance(entry, lat, lon, centre_m)
-            if classify(distance, accuracy, entry.size_m, entry.exit_margin_m) != "inside":
-                continue
-            if run.eligibility.allows(entry.issuer_id):
-                run.enter(entry, fix.at, "location")
+            distance = _signed_distance(entry, fix.lat, fix.lon, centre_m)
+            if classify(distance, fix.accuracy_m, entry.size_m, entry.exit_margin_m) == "outside":
+                if run.still_evaluated(store_id):
+                    run.exit(store_id, fix.at, "location")
+            else:
+                run.dwell_if_due(store_id, fix.at, "location")
 
     # --- beacon sightings -----------------------------------------------------------------
 

@@ -273,23 +273,63 @@ def _holding(
             found.append((entry, distance))
 
 
+SURE_MARGIN_M: Final = 0.01
+"""How far from its limit a fence must stay to be decided by the triangle inequality alone
+(more than the distances' rounding: planar readings are within 1.1 mm of the great circle)."""
+
+
 class FenceSet(NamedTuple):
-    """A few fences with their coordinates packed, asked ``containing`` many times."""
+    """The fences around one point (where they were gathered), asked ``containing`` for
+    points near it many times.
+
+    Each fence's distance from that point was measured once, so for a point ``moved_m`` away
+    its distance is known within ``moved_m`` (triangle inequality): a fence whose bounding
+    circle's edge is farther than that from the gathering point cannot have changed sides.
+    Fences are kept in order of that slack, so a lookup measures only the prefix whose slack
+    is within ``moved_m`` and takes the fences certain to hold the point as a ready-made
+    slice: a phone standing still measures almost nothing, a walking one the fences whose
+    edge it may have crossed."""
 
     lats: array[float]
     lons: array[float]
     reaches: array[float]
     fences: list[FenceEntry]
+    slacks: array[float]
+    """|distance from the gathering point to the centre - bounding radius|, ascending."""
+    held_slacks: array[float]
+    """The slacks of the fences whose bounding circle holds the gathering point, ascending."""
+    held: list[tuple[FenceEntry, float | None]]
+    """Those fences, in the same order, each with None for "holds, not measured"."""
 
     @classmethod
-    def of(cls, fences: list[FenceEntry]) -> FenceSet:
-        return cls(*_packed(fences), fences)
+    def of(cls, measured: Iterable[tuple[FenceEntry, float]]) -> FenceSet:
+        """From (fence, metres from the gathering point to its centre)."""
+        rows = sorted(measured, key=lambda m: abs(m[1] - m[0].reach_m))
+        fences = [entry for entry, _ in rows]
+        held = [(entry, d) for entry, d in rows if d <= entry.reach_m]
+        return cls(
+            *_packed(fences),
+            fences,
+            array("d", (abs(d - entry.reach_m) for entry, d in rows)),
+            array("d", (entry.reach_m - d for entry, d in held)),
+            [(entry, None) for entry, _ in held],
+        )
 
-    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
-        found: list[tuple[FenceEntry, float]] = []
-        rows = zip(self.lats, self.lons, self.reaches, self.fences, strict=True)
-        _holding(rows, lat, lon, 0.0, found)
-        return found
+    def containing(
+        self, lat: float, lon: float, moved_m: float
+    ) -> list[tuple[FenceEntry, float | None]]:
+        """``FenceIndex.containing`` for a point ``moved_m`` (great circle) from the
+        gathering point; the distance is None for fences certain to hold it."""
+        sure = moved_m + SURE_MARGIN_M
+        measured: list[tuple[FenceEntry, float]] = []
+        unsure = bisect_right(self.slacks, sure)
+        if unsure:
+            rows = zip(
+                self.lats[:unsure], self.lons[:unsure], self.reaches[:unsure],
+                self.fences[:unsure], strict=True,
+            )  # fmt: skip
+            _holding(rows, lat, lon, 0.0, measured)
+        return measured + self.held[bisect_right(self.held_slacks, sure) :]
 
 
 class FenceIndex:
@@ -389,7 +429,8 @@ class FenceIndex:
                 rows = layer.rows(key, lat, layer.reach_deg + margin_deg)
                 if rows is not None:
                     _holding(rows, lat, lon, margin_m, found)
-        return FenceSet.of(list({entry.store_id: entry for entry, _ in found}.values()))
+        # A fence is listed in every cell its circle touches: each once.
+        return FenceSet.of({entry.store_id: (entry, d) for entry, d in found}.values())
 
     def near(
         self, lat: float, lon: float, radius_m: float, allows: Callable[[str], bool]

@@ -4,10 +4,12 @@ A phone's next fix is usually close to its last one: it stands in a shop, or wal
 metres.  So instead of asking the whole index for every fix, a worker keeps, per user, the
 fences whose bounding circle comes within ``NEARBY_M`` of where they were gathered; while
 the user's fixes stay within ``NEARBY_M`` of that point, the fences holding a fix are among
-them (``FenceIndex.around``), and only those few are measured.  A fix farther away, or any
-edit of the index since (its ``generation``), gathers them again.  In a dense city centre
-this replaces a scan of about fifty candidates by one of the two or three dozen fences
-around the user (docs/benchmarks.md, presence).
+them (``FenceIndex.around``).  Their distances from that point were measured when they
+were gathered, so a fix ``moved`` metres away measures only the fences whose edge lies
+within ``moved`` of it; the others cannot have changed sides (``FenceSet``).  A fix farther
+away, or any edit of the index since (its ``generation``), gathers them again.  In a dense
+city a phone standing in a shop then measures almost nothing per fix, and a walking one a
+handful of the few dozen fences around it (docs/benchmarks.md, presence).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from geofence.geometry import haversine_m
 from geofence.index import FenceEntry, FenceIndex, FenceSet
 from kernel.lru import LRU
 
-NEARBY_M: Final = 25.0
-"""How far a device may move before its fences are gathered again: a larger radius is
-gathered less often but holds more fences to measure on every fix."""
+NEARBY_M: Final = 50.0
+"""How far a device may move before its fences are gathered again.  A larger radius is
+gathered less often, and costs more to gather; the fences measured per fix are those whose
+edge the phone may have crossed since, whatever the radius.  50 m beat 25 and 100 m for
+walkers in the dense city (callgrind, docs/benchmarks.md)."""
 
 
 class _Gathered(NamedTuple):
@@ -71,14 +75,14 @@ class DeviceFences:
     def beacon(self, uuid: str, major: int, minor: int) -> tuple[FenceEntry, str] | None:
         return self._index.beacon(uuid, major, minor)
 
-    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
+    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float | None]]:
         index = self._index
         gathered = self._cache.get(self._user_id)
-        if (
-            gathered is None
-            or gathered.generation != index.generation
-            or haversine_m(gathered.lat, gathered.lon, lat, lon) > NEARBY_M
-        ):
+        moved = 0.0
+        if gathered is not None and gathered.generation == index.generation:
+            moved = haversine_m(gathered.lat, gathered.lon, lat, lon)
+        if gathered is None or gathered.generation != index.generation or moved > NEARBY_M:
             gathered = _Gathered(lat, lon, index.generation, index.around(lat, lon, NEARBY_M))
             self._cache.put(self._user_id, gathered)
-        return gathered.fences.containing(lat, lon)
+            moved = 0.0
+        return gathered.fences.containing(lat, lon, moved)

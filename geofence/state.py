@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -53,7 +53,9 @@ class Undecided:
 class FenceLookup(Protocol):
     def get(self, store_id: str) -> FenceEntry | None: ...
 
-    def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]: ...
+    def containing(self, lat: float, lon: float) -> Sequence[tuple[FenceEntry, float | None]]:
+        """(fence, metres from its centre, or None where not measured) for each fence whose
+        bounding circle holds the point."""
 
     def beacon(self, uuid: str, major: int, minor: int) -> tuple[FenceEntry, str] | None: ...
 

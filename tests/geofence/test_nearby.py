@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Sequence
 
-from geofence.index import FenceIndex
+from geofence.geometry import haversine_m
+from geofence.index import FenceEntry, FenceIndex
 from geofence.nearby import NEARBY_M, NearbyCache
 from tests.geofence.fences import PARIS, entry, offset
 
 
-def _ids(found: list) -> set[str]:  # type: ignore[type-arg]
+def _ids(found: Sequence[tuple[FenceEntry, float | None]]) -> set[str]:
     return {e.store_id for e, _ in found}
+
+
+def _same_answer(
+    mine: Sequence[tuple[FenceEntry, float | None]],
+    everyone: Sequence[tuple[FenceEntry, float]],
+) -> None:
+    """The same fences; where the device's answer measured a distance, the same distance
+    (None: certain to hold by the triangle inequality, not measured)."""
+    assert _ids(mine) == _ids(everyone)
+    exact = {e.store_id: d for e, d in everyone}
+    for e, d in mine:
+        assert d is None or d == exact[e.store_id]
 
 
 def test_walks_with_edits_see_what_the_index_sees() -> None:
@@ -37,10 +52,33 @@ def test_walks_with_edits_see_what_the_index_sees() -> None:
             index.put(entry(moved, *offset(lat, lon, rng.uniform(-20, 20), 0), radius_m=30))
         if step % 11 == 0:
             index.remove(f"sto_{rng.randrange(300)}")
-        mine = cache.fences_for(index, user).containing(lat, lon)
-        everyone = index.containing(lat, lon)
-        assert _ids(mine) == _ids(everyone)
-        assert sorted(d for _, d in mine) == sorted(d for _, d in everyone)
+        _same_answer(cache.fences_for(index, user).containing(lat, lon), index.containing(lat, lon))
+
+
+def test_a_walk_along_fence_edges_is_decided_exactly() -> None:
+    """Fixes a few centimetres either side of fence edges, far enough from where the fences
+    were gathered that bounds decide most of them: each edge is called as the index calls
+    it."""
+    rng = random.Random(11)
+    index = FenceIndex()
+    for i in range(60):
+        where = offset(*PARIS, rng.uniform(-40, 40), rng.uniform(-40, 40))
+        index.put(entry(f"sto_{i}", *where, radius_m=rng.uniform(20, 80)))
+    cache = NearbyCache(size=10)
+    fences = list(index.entries())
+    for step in range(2000):
+        fence = rng.choice(fences)
+        # On the fence's edge, at a random bearing, give or take 5 cm.
+        bearing = rng.uniform(0, 2 * math.pi)
+        edge = fence.reach_m + rng.uniform(-0.05, 0.05)
+        lat, lon = offset(fence.lat, fence.lon, edge * math.sin(bearing), edge * math.cos(bearing))
+        if haversine_m(*PARIS, lat, lon) > NEARBY_M:
+            continue
+        if step % 50 == 0:
+            cache.fences_for(index, "usr_1").containing(*PARIS)  # gathered at the square
+        _same_answer(
+            cache.fences_for(index, "usr_1").containing(lat, lon), index.containing(lat, lon)
+        )
 
 
 def test_a_fresh_index_is_never_answered_from_an_older_one() -> None:
