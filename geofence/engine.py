@@ -306,6 +306,9 @@ class PresenceEngine:
                 if entry is None:
                     run.forget(store_id)
                     continue
+                if entry.polygon is None and PresenceEngine._stays(entry, fix, run.fences):
+                    run.dwell_if_due(store_id, fix.at, "location")
+                    continue
             else:
                 entry, centre_m = held
                 if entry.polygon is None:
@@ -321,6 +324,17 @@ class PresenceEngine:
                     run.exit(store_id, fix.at, "location")
             else:
                 run.dwell_if_due(store_id, fix.at, "location")
+
+    @staticmethod
+    def _stays(entry: FenceEntry, fix: FixEvidence, fences: FenceLookup) -> bool:
+        """True when a circle's visit cannot end on this fix, known without measuring: even
+        at the farthest the fix can be from the centre, it is not "outside" (walking out of
+        a store, the exit margin keeps the visit open for several fixes)."""
+        farthest = fences.farthest_m(entry.store_id)
+        if farthest is None:
+            return False
+        edge_m = farthest - entry.reach_m
+        return classify(edge_m, fix.accuracy_m, entry.size_m, entry.exit_margin_m) != "outside"
 
     # --- beacon sightings -----------------------------------------------------------------
 

@@ -300,6 +300,8 @@ class FenceSet(NamedTuple):
     """The slacks of the fences whose bounding circle holds the gathering point, ascending."""
     held: list[tuple[FenceEntry, float | None]]
     """Those fences, in the same order, each with None for "holds, not measured"."""
+    centres_m: dict[str, float]
+    """Metres from the gathering point to each fence's centre, by store id."""
 
     @classmethod
     def of(cls, measured: Iterable[tuple[FenceEntry, float]]) -> FenceSet:
@@ -313,6 +315,7 @@ class FenceSet(NamedTuple):
             array("d", (abs(d - entry.reach_m) for entry, d in rows)),
             array("d", (entry.reach_m - d for entry, d in held)),
             [(entry, None) for entry, _ in held],
+            {entry.store_id: d for entry, d in rows},
         )
 
     def containing(
@@ -407,6 +410,10 @@ class FenceIndex:
     def beacon(self, uuid: str, major: int, minor: int) -> tuple[FenceEntry, str] | None:
         """The store and zone of a beacon (uuid in lower case)."""
         return self._beacons.get((uuid, major, minor))
+
+    def farthest_m(self, store_id: str) -> float | None:
+        """The index keeps no previous point to bound distances from (``DeviceFences`` does)."""
+        return None
 
     def containing(self, lat: float, lon: float) -> list[tuple[FenceEntry, float]]:
         """(fence, metres from its centre) for every fence whose bounding circle holds the

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from geofence.geometry import haversine_m
-from geofence.index import FenceEntry, FenceIndex, FenceSet
+from geofence.index import SURE_MARGIN_M, FenceEntry, FenceIndex, FenceSet
 from kernel.lru import LRU
 
 NEARBY_M: Final = 50.0
@@ -62,12 +62,14 @@ class NearbyCache:
 class DeviceFences:
     """The index as one user's evaluation sees it (a ``FenceLookup``)."""
 
-    __slots__ = ("_cache", "_index", "_user_id")
+    __slots__ = ("_cache", "_gathered", "_index", "_moved", "_user_id")
 
     def __init__(self, index: FenceIndex, cache: NearbyCache, user_id: str) -> None:
         self._index = index
         self._cache = cache
         self._user_id = user_id
+        self._gathered: _Gathered | None = None
+        self._moved = 0.0
 
     def get(self, store_id: str) -> FenceEntry | None:
         return self._index.get(store_id)
@@ -85,4 +87,14 @@ class DeviceFences:
             gathered = _Gathered(lat, lon, index.generation, index.around(lat, lon, NEARBY_M))
             self._cache.put(self._user_id, gathered)
             moved = 0.0
+        self._gathered, self._moved = gathered, moved
         return gathered.fences.containing(lat, lon, moved)
+
+    def farthest_m(self, store_id: str) -> float | None:
+        """At most how many metres the point last asked ``containing`` is from the fence's
+        centre (triangle inequality, from where the fences were gathered); None when the
+        fence is not among them."""
+        if self._gathered is None:
+            return None
+        centre_m = self._gathered.fences.centres_m.get(store_id)
+        return None if centre_m is None else centre_m + self._moved + SURE_MARGIN_M

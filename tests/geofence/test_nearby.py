@@ -6,10 +6,17 @@ import math
 import random
 from collections.abc import Sequence
 
+from geofence.engine import PresenceEngine
 from geofence.geometry import haversine_m
 from geofence.index import FenceEntry, FenceIndex
+from geofence.models import ConsentRecord
 from geofence.nearby import NEARBY_M, NearbyCache
+from geofence.state import Everyone, FixEvidence, PresenceState
 from tests.geofence.fences import PARIS, entry, offset
+
+T0 = 1_700_000_000.0
+EVERYONE = Everyone()
+RECTANGLE = [(-30.0, -20.0), (30.0, -20.0), (30.0, 20.0), (-30.0, 20.0), (-30.0, -20.0)]
 
 
 def _ids(found: Sequence[tuple[FenceEntry, float | None]]) -> set[str]:
@@ -89,3 +96,38 @@ def test_a_fresh_index_is_never_answered_from_an_older_one() -> None:
     # A reload swaps in another index (same number of edits): nothing carries over.
     new.put(entry("sto_new", *PARIS, radius_m=50))
     assert _ids(cache.fences_for(new, "usr_1").containing(*PARIS)) == {"sto_new"}
+
+
+def test_the_engine_over_a_device_s_fences_emits_what_it_emits_over_the_index() -> None:
+    """Phones wander through a crowded square (circles and rectangles, per-store exit
+    margins, fixes of 5 to 60 m accuracy, steps from centimetres to twice the gathering
+    radius): every fix gives the same transitions whether the engine asks the device's
+    fences, bounds and all, or the whole index (the order of one fix's enters aside)."""
+    rng = random.Random(5)
+    index = FenceIndex()
+    for i in range(150):
+        lat, lon = offset(*PARIS, rng.uniform(-250, 250), rng.uniform(-250, 250))
+        if i % 10 == 0:
+            ring = [list(offset(lat, lon, e, n))[::-1] for e, n in RECTANGLE]
+            index.put(entry(f"sto_{i}", lat, lon, polygon=[ring]))
+        else:
+            margin = rng.choice([None, 0.0, 10.0, 80.0])
+            index.put(
+                entry(f"sto_{i}", lat, lon, radius_m=rng.uniform(20, 90), exit_margin_m=margin)
+            )
+    cache = NearbyCache(size=10)
+    engine = PresenceEngine(lambda: "vis_same")
+    fresh = PresenceState(consent=ConsentRecord(location=True, discovery=True))
+    for user in range(4):
+        mine, theirs = fresh, fresh
+        where = offset(*PARIS, rng.uniform(-200, 200), rng.uniform(-200, 200))
+        for step in range(400):
+            scale = rng.choice([0.02, 0.2, 2.0, 10.0, 60.0])
+            where = offset(*where, rng.uniform(-scale, scale), rng.uniform(-scale, scale))
+            fix = [FixEvidence(*where, rng.choice([5.0, 10.0, 30.0, 60.0]), T0 + step)]
+            a = engine.locate(mine, fix, cache.fences_for(index, f"usr_{user}"), EVERYONE, T0)
+            b = engine.locate(theirs, fix, index, EVERYONE, T0)
+            # Transitions of one fix come out in the order fences were found: compare sets.
+            assert sorted(a.transitions) == sorted(b.transitions)
+            assert a.state.visits.keys() == b.state.visits.keys()
+            mine, theirs = a.state, b.state
