@@ -37,6 +37,7 @@ from geofence.models import (
     ConsentUpdate,
     CredentialCheck,
     Fix,
+    Ignored,
     LocationReport,
     Platform,
     PresenceExport,
@@ -74,6 +75,7 @@ CACHE_MAX_AGE_S: Final = 60.0
 Step = Callable[[PresenceState, Eligibility], Outcome]
 _EVERYONE = Everyone()
 _UNDECIDED = Undecided()
+_NOTHING_IGNORED = Ignored()
 
 
 class MembershipDirectory(Protocol):
@@ -96,14 +98,9 @@ def _consent(record: ConsentRecord) -> Consent:
 
 def fixes_of(report: LocationReport) -> list[FixEvidence]:
     """The fixes of a report: exactly one fix, or a ``fixes`` batch."""
-    single = {
-        "lat": report.lat,
-        "lon": report.lon,
-        "accuracy_m": report.accuracy_m,
-        "recorded_at": report.recorded_at,
-    }
+    lat, lon, accuracy_m, at = report.lat, report.lon, report.accuracy_m, report.recorded_at
     if report.fixes is not None:
-        if any(value is not None for value in single.values()):
+        if lat is not None or lon is not None or accuracy_m is not None or at is not None:
             raise InvalidLocationReport(
                 "send one fix (lat, lon, accuracy_m, recorded_at) or a fixes batch, not both",
                 field="fixes",
@@ -111,12 +108,11 @@ def fixes_of(report: LocationReport) -> list[FixEvidence]:
         return [
             FixEvidence(f.lat, f.lon, f.accuracy_m, f.recorded_at.timestamp()) for f in report.fixes
         ]
-    for name, value in single.items():
-        if value is None:
-            raise InvalidLocationReport(f"{name} is required for a single fix", field=name)
-    assert report.lat is not None and report.lon is not None
-    assert report.accuracy_m is not None and report.recorded_at is not None
-    return [FixEvidence(report.lat, report.lon, report.accuracy_m, report.recorded_at.timestamp())]
+    if lat is None or lon is None or accuracy_m is None or at is None:
+        single = {"lat": lat, "lon": lon, "accuracy_m": accuracy_m, "recorded_at": at}
+        name = next(name for name, value in single.items() if value is None)
+        raise InvalidLocationReport(f"{name} is required for a single fix", field=name)
+    return [FixEvidence(lat, lon, accuracy_m, at.timestamp())]
 
 
 class _StateCache:
@@ -281,10 +277,11 @@ class PresenceService:
     @staticmethod
     def _result(kind: str, outcome: Outcome) -> PresenceResult:
         ignored = outcome.ignored
-        for reason in ignored.__struct_fields__:
-            count = getattr(ignored, reason)
-            if count:
-                metrics.IGNORED.labels(kind, reason).inc(count)
+        if ignored != _NOTHING_IGNORED:
+            for reason in ignored.__struct_fields__:
+                count = getattr(ignored, reason)
+                if count:
+                    metrics.IGNORED.labels(kind, reason).inc(count)
         for event in outcome.transitions:
             metrics.TRANSITIONS_BY_TYPE[event.type].inc()
         return PresenceResult(

@@ -256,6 +256,10 @@ class PresenceStore:
         self._consent = redis.register_script(_CONSENT)
         self._fire_dwell = redis.register_script(_FIRE_DWELL)
         self._trim_visits = redis.register_script(_TRIM_VISITS)
+        # The global keys, named once (every write-back names all three).
+        self._timers_key = keys.key("presence", "dwell")
+        self._retention_key = keys.key("presence", "retention")
+        self._transitions_key = keys.key("presence", "transitions")
 
     # --- key builders ---------------------------------------------------------------------
 
@@ -269,14 +273,14 @@ class PresenceStore:
         return self._k.key("presence", user_id, "visits")
 
     def _timers(self) -> str:
-        return self._k.key("presence", "dwell")
+        return self._timers_key
 
     def _retention(self) -> str:
-        return self._k.key("presence", "retention")
+        return self._retention_key
 
     def transitions_key(self) -> str:
         """The stream campaigns consume (exposed so a consumer need not rebuild the name)."""
-        return self._k.key("presence", "transitions")
+        return self._transitions_key
 
     @staticmethod
     def _timer_member(user_id: str, timer: DwellTimer) -> str:
