@@ -330,7 +330,7 @@ class PresenceEngine:
         """True when a circle's visit cannot end on this fix, known without measuring: even
         at the farthest the fix can be from the centre, it is not "outside" (walking out of
         a store, the exit margin keeps the visit open for several fixes)."""
-        farthest = fences.farthest_m(entry.store_id)
+        farthest = fences.farthest_m(entry)
         if farthest is None:
             return False
         edge_m = farthest - entry.reach_m

@@ -296,12 +296,14 @@ class FenceSet(NamedTuple):
     fences: list[FenceEntry]
     slacks: array[float]
     """|distance from the gathering point to the centre - bounding radius|, ascending."""
+    centres: array[float]
+    """Metres from the gathering point to each fence's centre."""
+    positions: dict[str, int]
+    """Each fence's position in these arrays, by store id (small ints: no object each)."""
     held_slacks: array[float]
     """The slacks of the fences whose bounding circle holds the gathering point, ascending."""
-    held: list[tuple[FenceEntry, float | None]]
-    """Those fences, in the same order, each with None for "holds, not measured"."""
-    centres_m: dict[str, float]
-    """Metres from the gathering point to each fence's centre, by store id."""
+    held: list[FenceEntry]
+    """Those fences, in the same order."""
 
     @classmethod
     def of(cls, measured: Iterable[tuple[FenceEntry, float]]) -> FenceSet:
@@ -313,9 +315,10 @@ class FenceSet(NamedTuple):
             *_packed(fences),
             fences,
             array("d", (abs(d - entry.reach_m) for entry, d in rows)),
+            array("d", (d for _, d in rows)),
+            {entry.store_id: i for i, entry in enumerate(fences)},
             array("d", (entry.reach_m - d for entry, d in held)),
-            [(entry, None) for entry, _ in held],
-            {entry.store_id: d for entry, d in rows},
+            [entry for entry, _ in held],
         )
 
     def containing(
@@ -332,7 +335,16 @@ class FenceSet(NamedTuple):
                 self.fences[:unsure], strict=True,
             )  # fmt: skip
             _holding(rows, lat, lon, 0.0, measured)
-        return measured + self.held[bisect_right(self.held_slacks, sure) :]
+        # Built per lookup rather than kept: a few hundred bytes less per cached device.
+        held: list[tuple[FenceEntry, float | None]] = [
+            (entry, None) for entry in self.held[bisect_right(self.held_slacks, sure) :]
+        ]
+        return measured + held
+
+    def centre_m(self, entry: FenceEntry) -> float | None:
+        """Metres from the gathering point to the fence's centre; None if not gathered."""
+        position = self.positions.get(entry.store_id)
+        return None if position is None else self.centres[position]
 
 
 class FenceIndex:
@@ -411,7 +423,7 @@ class FenceIndex:
         """The store and zone of a beacon (uuid in lower case)."""
         return self._beacons.get((uuid, major, minor))
 
-    def farthest_m(self, store_id: str) -> float | None:
+    def farthest_m(self, entry: FenceEntry) -> float | None:
         """The index keeps no previous point to bound distances from (``DeviceFences`` does)."""
         return None
 

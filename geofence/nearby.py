@@ -90,11 +90,11 @@ class DeviceFences:
         self._gathered, self._moved = gathered, moved
         return gathered.fences.containing(lat, lon, moved)
 
-    def farthest_m(self, store_id: str) -> float | None:
+    def farthest_m(self, entry: FenceEntry) -> float | None:
         """At most how many metres the point last asked ``containing`` is from the fence's
         centre (triangle inequality, from where the fences were gathered); None when the
         fence is not among them."""
         if self._gathered is None:
             return None
-        centre_m = self._gathered.fences.centres_m.get(store_id)
+        centre_m = self._gathered.fences.centre_m(entry)
         return None if centre_m is None else centre_m + self._moved + SURE_MARGIN_M

@@ -59,7 +59,7 @@ class FenceLookup(Protocol):
 
     def beacon(self, uuid: str, major: int, minor: int) -> tuple[FenceEntry, str] | None: ...
 
-    def farthest_m(self, store_id: str) -> float | None:
+    def farthest_m(self, entry: FenceEntry) -> float | None:
         """At most how far the point last asked ``containing`` is from the fence's centre,
         when that is known without measuring; else None."""
 
