@@ -275,7 +275,11 @@ def _holding(
 
 SURE_MARGIN_M: Final = 0.01
 """How far from its limit a fence must stay to be decided by the triangle inequality alone
-(more than the distances' rounding: planar readings are within 1.1 mm of the great circle)."""
+(more than the distances' rounding: planar readings are within 1.1 mm of the great circle
+up to 2 km; farther, near the pole, they read up to 15 mm long at 5 km, so the distances of
+larger fences are measured on the great circle when gathered)."""
+_PLANAR_WITHIN_MM_M: Final = 2_000.0
+"""Up to this distance a planar reading is within 1.1 mm of the great circle."""
 
 
 class FenceSet(NamedTuple):
@@ -286,9 +290,9 @@ class FenceSet(NamedTuple):
     its distance is known within ``moved_m`` (triangle inequality): a fence whose bounding
     circle's edge is farther than that from the gathering point cannot have changed sides.
     Fences are kept in order of that slack, so a lookup measures only the prefix whose slack
-    is within ``moved_m`` and takes the fences certain to hold the point as a ready-made
-    slice: a phone standing still measures almost nothing, a walking one the fences whose
-    edge it may have crossed."""
+    is within ``moved_m`` and takes the fences certain to hold the point from a slice,
+    unmeasured: a phone standing still measures almost nothing, a walking one the fences
+    whose edge it may have crossed."""
 
     lats: array[float]
     lons: array[float]
@@ -448,8 +452,16 @@ class FenceIndex:
                 rows = layer.rows(key, lat, layer.reach_deg + margin_deg)
                 if rows is not None:
                     _holding(rows, lat, lon, margin_m, found)
-        # A fence is listed in every cell its circle touches: each once.
-        return FenceSet.of({entry.store_id: (entry, d) for entry, d in found}.values())
+        # A fence is listed in every cell its circle touches: each once.  The set bounds
+        # distances by these, so none may read long by more than SURE_MARGIN_M: a fence
+        # gathered from farther than 2 km is measured again on the great circle.
+        exact = _PLANAR_WITHIN_MM_M - margin_m
+        return FenceSet.of(
+            {
+                e.store_id: (e, d if e.reach_m <= exact else haversine_m(lat, lon, e.lat, e.lon))
+                for e, d in found
+            }.values()
+        )
 
     def near(
         self, lat: float, lon: float, radius_m: float, allows: Callable[[str], bool]

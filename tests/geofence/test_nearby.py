@@ -131,3 +131,24 @@ def test_the_engine_over_a_device_s_fences_emits_what_it_emits_over_the_index() 
             assert sorted(a.transitions) == sorted(b.transitions)
             assert a.state.visits.keys() == b.state.visits.keys()
             mine, theirs = a.state, b.state
+
+
+def test_large_fences_near_the_pole_are_decided_exactly() -> None:
+    """5 km circles at 84.5 deg, where a planar reading of their distance is ~15 mm long,
+    whose edges pass within 2 cm of where the fences were gathered; fixes within 3 cm of
+    that point are called as the index calls them."""
+    rng = random.Random(3)
+    here = (84.5, 10.0)
+    index = FenceIndex()
+    for i in range(40):
+        away, bearing = rng.uniform(4_500, 4_950), rng.uniform(0, 2 * math.pi)
+        centre = offset(*here, away * math.sin(bearing), away * math.cos(bearing))
+        radius = haversine_m(*here, *centre) + rng.uniform(-0.02, 0.02)
+        index.put(entry(f"sto_{i}", *centre, radius_m=radius))
+    cache = NearbyCache(size=10)
+    cache.fences_for(index, "usr_1").containing(*here)  # gathered here
+    for _ in range(3000):
+        lat, lon = offset(*here, rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03))
+        _same_answer(
+            cache.fences_for(index, "usr_1").containing(lat, lon), index.containing(lat, lon)
+        )
