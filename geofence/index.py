@@ -454,11 +454,14 @@ class FenceIndex:
                     _holding(rows, lat, lon, margin_m, found)
         # A fence is listed in every cell its circle touches: each once.  The set bounds
         # distances by these, so none may read long by more than SURE_MARGIN_M: a fence
-        # gathered from farther than 2 km is measured again on the great circle.
-        exact = _PLANAR_WITHIN_MM_M - margin_m
+        # that may be gathered from farther than 2 km is measured again on the great circle.
+        planar_reach = _PLANAR_WITHIN_MM_M - margin_m
         return FenceSet.of(
             {
-                e.store_id: (e, d if e.reach_m <= exact else haversine_m(lat, lon, e.lat, e.lon))
+                e.store_id: (
+                    e,
+                    d if e.reach_m <= planar_reach else haversine_m(lat, lon, e.lat, e.lon),
+                )
                 for e, d in found
             }.values()
         )
