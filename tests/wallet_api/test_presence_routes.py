@@ -448,3 +448,28 @@ def test_an_unchecked_token_gets_503_not_an_error_answer_when_redis_is_lost(
                 headers={**user, "content-type": "application/json"},
             )
             assert (response.status_code, response.json()["code"]) == (503, "redis_unavailable")
+
+
+def test_the_location_body_limit_holds_however_the_body_arrives(client: Client) -> None:
+    """The location route reads its body itself (``SmallBodyRequest``): an announced length
+    over the route's 64 KB, a chunked body that grows past it and a malformed length are
+    refused as on every other route, and a body in several chunks is read whole."""
+    user = new_user(client)
+    json_ = {**user, "content-type": "application/json"}
+    small = msgspec.json.encode(fix_body(5, ago_s=5))
+
+    def chunks(body: bytes, size: int) -> Any:
+        yield from (body[i : i + size] for i in range(0, len(body), size))
+
+    announced = client.post(
+        "/v1/me/location", content=small, headers={**json_, "content-length": "70000"}
+    )
+    assert (announced.status_code, announced.json()["code"]) == (413, "body_too_large")
+    grown = client.post(
+        "/v1/me/location", content=chunks(b"[" + b"0," * 40_000, 4096), headers=json_
+    )
+    assert (grown.status_code, grown.json()["code"]) == (413, "body_too_large")
+    bad = client.post("/v1/me/location", content=small, headers={**json_, "content-length": "12x"})
+    assert bad.status_code == 400
+    whole = client.post("/v1/me/location", content=chunks(small, 7), headers=json_)
+    assert whole.status_code == 200, whole.text

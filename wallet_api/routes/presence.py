@@ -24,7 +24,7 @@ from geofence.models import (
     Visit,
 )
 from kernel.structs import Page
-from wallet_api.body import StructBody
+from wallet_api.body import SmallBodyRequest, StructBody
 from wallet_api.dependencies import (
     USER,
     AnyRequest,
@@ -83,6 +83,7 @@ class LocationController(Controller):
     tags = ["presence"]
     before_request = requires("user", checked_by_handler=True)
     middleware = [RecheckCredentialOnError]
+    request_class = SmallBodyRequest
     security = [{"BearerAuth": []}]
 
     @post(
