@@ -1,0 +1,1 @@
+import kernel  # noqa: F401 - first: it serves this package's compiled modules (kernel/compiled.py)

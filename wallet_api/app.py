@@ -13,6 +13,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
+from kernel import compiled
 from wallet_api.errors import EXCEPTION_HANDLERS
 from wallet_api.idempotency import IdempotencyMiddleware
 from wallet_api.observability import Observability
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
         assert settings.redis_url, "resolve the embedded Redis before create_app"
         redis = Redis.from_url(settings.redis_url, max_connections=256)
         app.state.services = build_services(settings, redis)
+        log.info("presence modules", extra={"compiled": compiled.active()})
         try:
             async with running_tasks(app.state.services, run_jobs=settings.run_worker):
                 yield
