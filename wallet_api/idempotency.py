@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from kernel.keyring import Keyring
 from kernel.keys import KeySpace
+from wallet_api.body import read_body
 from wallet_api.problems import Problem, send_problem
 
 TTL_S = 24 * 3600
@@ -105,24 +106,6 @@ async def _send(send: Send, status: int, content_type: str, body: bytes, *, repl
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None when it is larger than the route accepts."""
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -148,7 +131,7 @@ class IdempotencyMiddleware:
             if isinstance(handler, HTTPRouteHandler)
             else None
         ) or (1 << 20)
-        body = await _read_body(receive, limit)
+        body = await read_body(receive, limit)
         if body is None:
             await _send_problem(send, 413, "body_too_large", "The request body is too large")
             return
