@@ -10,8 +10,8 @@ under a lock, observability hooks, per-argument encoding, timeouts and retries) 
 of CPU per command on a small machine, about as much as the rest of a request
 (docs/benchmarks.md).  Here every caller appends its commands to one connection and waits for
 its own replies: Redis answers in order, so a FIFO of waiters matches replies to callers;
-hiredis packs and parses (C).  A round trip then costs 15-20 µs, and concurrent requests
-share the connection's writes and reads.
+hiredis parses the replies (C) and ``pack_into`` writes the commands.  A round trip then
+costs 15-20 µs, and concurrent requests share the connection's writes and reads.
 
 Connection settings (TCP, unix socket, TLS, user, password, db) come from the client's own
 pool, so this always talks to the Redis the client talks to.  A cancelled caller's replies
@@ -28,7 +28,7 @@ import asyncio
 import hashlib
 from collections import deque
 from collections.abc import Sequence
-from typing import cast
+from typing import Final, cast
 
 import hiredis
 from redis.asyncio import Redis
@@ -41,10 +41,37 @@ Command = Sequence[Arg]
 Reply = object
 
 
-def pack(command: Command) -> bytes:
-    # hiredis's stub types the argument as a 1-tuple; it takes any length.
-    packed: bytes = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
-    return packed
+_HEADERS: Final = 512
+_ARRAY_HEADERS: Final = [b"*%d\r\n" % n for n in range(_HEADERS)]
+_BULK_HEADERS: Final = [b"$%d\r\n" % n for n in range(_HEADERS)]
+
+
+def pack_into(out: list[bytes], command: Command) -> None:
+    """Append ``command`` as RESP (an array of bulk strings) to ``out``, byte for byte what
+    ``hiredis.pack_command`` writes (floats as ``repr``, text as UTF-8).
+
+    Not hiredis's packer: it formats every length with ``sprintf``, ~1,300 instructions an
+    argument, and the presence write-back sends ~50 (7 % of a walking location request,
+    callgrind; docs/benchmarks.md).  Here a length is a table lookup."""
+    n = len(command)
+    out.append(_ARRAY_HEADERS[n] if n < _HEADERS else b"*%d\r\n" % n)
+    for arg in command:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, bool):  # an int, but never meant as one here (hiredis refuses it)
+            raise TypeError("a Redis argument must be str, int, float or bytes, not bool")
+        elif isinstance(arg, int):
+            data = str(arg).encode()
+        elif isinstance(arg, float):
+            data = repr(arg).encode()
+        else:
+            raise TypeError(f"a Redis argument must be str, int, float or bytes, not {arg!r}")
+        size = len(data)
+        out.append(_BULK_HEADERS[size] if size < _HEADERS else b"$%d\r\n" % size)
+        out.append(data)
+        out.append(b"\r\n")
 
 
 class _Waiter:
@@ -104,7 +131,8 @@ class _Protocol(asyncio.Protocol):
         # syscall here, one read in Redis).
         if not self._outgoing:
             loop.call_soon(self._flush)
-        self._outgoing.extend(pack(c) for c in commands)
+        for command in commands:
+            pack_into(self._outgoing, command)
         return future
 
     def _flush(self) -> None:
