@@ -1,29 +1,34 @@
 """Opaque, prefixed identifiers (``usr_...``, ``iss_...``).
 
 The prefix tells a reader (and a support engineer) what kind of thing an id names; the
-random part is 128 bits so ids can be made anywhere without coordination.
+random part is about 129 bits so ids can be made anywhere without coordination.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-# Two base-36 digits at a time: half the big-integer divisions (ids are made per request).
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyz"
+_CHARS = 25
+_DRAW = 32
+# Random bytes below 252 (7 x 36) map to the alphabet uniformly; the 4 above are dropped.
+_UNIFORM_BELOW = 7 * len(_ALPHABET)
+_TO_CHAR = bytes(_ALPHABET[b % len(_ALPHABET)] for b in range(256))
+_DROPPED = bytes(range(_UNIFORM_BELOW, 256))
 _ID_RE = re.compile(r"^[a-z]{2,5}_[0-9a-z]{20,32}$")
 
 
 def new_id(prefix: str) -> str:
-    """Return ``prefix_`` followed by 25 base-36 characters (about 129 bits of randomness)."""
-    n = secrets.randbits(129)
-    chars = []
-    for _ in range(12):
-        n, r = divmod(n, 1296)
-        chars.append(_PAIRS[r])
-    chars.append(_ALPHABET[n % 36])
-    return f"{prefix}_{''.join(chars)}"
+    """Return ``prefix_`` followed by 25 base-36 characters (about 129 bits of randomness).
+
+    Each character is one random byte, mapped by ``bytes.translate`` after the bytes that
+    would bias it are dropped: all in C, a fifth of the instructions of converting a
+    129-bit number digit by digit (ids are made per request: a visit's enter)."""
+    while True:
+        chars = os.urandom(_DRAW).translate(_TO_CHAR, _DROPPED)
+        if len(chars) >= _CHARS:  # fewer only when 8 of 32 bytes were dropped: ~4e-8
+            return f"{prefix}_{chars[:_CHARS].decode()}"
 
 
 def looks_like_id(value: str, prefix: str) -> bool:
