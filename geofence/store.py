@@ -315,8 +315,10 @@ class PresenceStore:
     ) -> PresenceState | None:
         """Write the outcome if the state is still ``old``; else return the current state."""
         set_, deleted = _field_changes(old, outcome.state)
+        # The visits cutoff is read only when a visit ended (a float's repr is not free).
+        cutoff = repr(now - VISITS_TTL_S) if outcome.closed else "0"
         args: list[bytes | str | int | float] = [
-            old.version, STATE_TTL_S, VISITS_TTL_S, repr(now - VISITS_TTL_S), TRANSITIONS_MAXLEN,
+            old.version, STATE_TTL_S, VISITS_TTL_S, cutoff, TRANSITIONS_MAXLEN,
             len(set_) // 2, len(deleted), len(outcome.timers_set), len(outcome.timers_cleared),
             len(outcome.closed), len(outcome.transitions),
             *set_, *deleted,
