@@ -23,6 +23,7 @@ def to_rfc3339(ts: float) -> str:
     ``datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")`` writes (the
     microseconds rounded half to even, then truncated), at a fraction of its cost: the
     date and time of day are formatted once per second (most calls repeat the last one)."""
+    global _last_second
     fraction, whole = math.modf(ts)
     micros = round(fraction * 1e6)
     second = int(whole)
@@ -30,12 +31,11 @@ def to_rfc3339(ts: float) -> str:
         second, micros = second + 1, micros - 1_000_000
     elif micros < 0:
         second, micros = second - 1, micros + 1_000_000
-    global _last_second, _last_second_text
-    if second != _last_second:
-        _last_second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second = second
-    return f"{_last_second_text}.{micros // 1000:03d}Z"
+    last = _last_second
+    if last[0] != second:  # one tuple, swapped whole: never a second with another's text
+        last = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        _last_second = last
+    return f"{last[1]}.{micros // 1000:03d}Z"
 
 
-_last_second = -(2**62)
-_last_second_text = ""
+_last_second: tuple[int, str] = (-(2**62), "")

@@ -23,11 +23,11 @@ def new_id(prefix: str) -> str:
     """Return ``prefix_`` followed by 25 base-36 characters (about 129 bits of randomness).
 
     Each character is one random byte, mapped by ``bytes.translate`` after the bytes that
-    would bias it are dropped: all in C, a fifth of the instructions of converting a
-    129-bit number digit by digit (ids are made per request: a visit's enter)."""
+    would bias it are dropped: all in C, a third of the time of converting a 129-bit
+    number digit by digit (1.7 -> 0.5 µs; ids are made per request: a visit's enter)."""
     while True:
         chars = os.urandom(_DRAW).translate(_TO_CHAR, _DROPPED)
-        if len(chars) >= _CHARS:  # fewer only when 8 of 32 bytes were dropped: ~4e-8
+        if len(chars) >= _CHARS:  # fewer only when 8 of 32 bytes were dropped: ~3e-8
             return f"{prefix}_{chars[:_CHARS].decode()}"
 
 
