@@ -7,9 +7,9 @@ instructions per location request (docs/benchmarks.md).  ``build()`` makes them 
 module's source.  Importing ``kernel`` installs a finder that serves those extensions only
 while the sources still hash to a build's id: after any edit, the Python source runs until
 the next build, never a stale extension, and never a mix (compiled modules call each other
-directly in C).  Without a C compiler, or with
-``WALLET_PURE_PYTHON=1``, everything runs as plain Python; the test command runs the
-presence tests both ways.  ``scripts/bootstrap`` calls ``build()``.
+directly in C).  Without a C compiler, or with ``WALLET_PURE_PYTHON=1``, everything runs
+as plain Python; the test command runs the presence tests both ways.  ``scripts/bootstrap``
+calls ``build()``.
 """
 
 from __future__ import annotations

@@ -91,8 +91,9 @@ class SmallBodyRequest(Request[Any, Any, Any]):
 
     Litestar's own reads through an async generator and parses every header into a
     multidict to find ``Content-Length``; on the location route that was ~4 % of the
-    request's instructions (docs/benchmarks.md).  The rules are the same: a ``Content-Length`` or a
-    body over the route's limit is 413, a malformed ``Content-Length`` is 400."""
+    request's instructions (docs/benchmarks.md).  The rules are the same: a
+    ``Content-Length`` or a body over the route's limit is 413, a malformed
+    ``Content-Length`` is 400."""
 
     async def body(self) -> bytes:
         if self._body is not Empty:

@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
+def _built() -> bool:
+    """Whether a complete build of the current sources is on disk."""
+    current = compiled.build_id()
+    return compiled.finder_for(compiled.builds_dir() / current, current) is not None
+
+
 def _fake_build(directory: Path, build: str, modules: tuple[str, ...]) -> None:
     for name in modules:
         path = directory.joinpath(*name.split(".")).with_name(name.split(".")[-1] + SUFFIX)
@@ -59,9 +65,7 @@ def test_this_process_runs_all_or_none_of_the_compiled_modules() -> None:
         assert all(f.endswith(SUFFIX) for f in files), files
     else:
         assert all(f.endswith(".py") for f in files), files
-    current = compiled.build_id()
-    built = compiled.finder_for(compiled.builds_dir() / current, current) is not None
-    assert compiled.active() == (built and not os.environ.get("WALLET_PURE_PYTHON"))
+    assert compiled.active() == (_built() and not os.environ.get("WALLET_PURE_PYTHON"))
 
 
 @pytest.mark.parametrize("pure", ["1", ""])
@@ -80,6 +84,4 @@ def test_plain_python_on_request(pure: str) -> None:
     if pure:
         assert shown.endswith("engine.py")
     else:
-        current = compiled.build_id()
-        built = compiled.finder_for(compiled.builds_dir() / current, current) is not None
-        assert shown.endswith(SUFFIX if built else "engine.py")
+        assert shown.endswith(SUFFIX if _built() else "engine.py")
