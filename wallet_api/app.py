@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from kernel import compiled
 from wallet_api.errors import EXCEPTION_HANDLERS
 from wallet_api.idempotency import IdempotencyMiddleware
+from wallet_api.location_fast_path import LocationFastPath
 from wallet_api.observability import Observability
 from wallet_api.routes.admin import AdminIssuersController
 from wallet_api.routes.cards import CardsController
@@ -30,7 +31,7 @@ from wallet_api.routes.partner_program import PartnerProgramController
 from wallet_api.routes.partner_stores import PartnerStoresController
 from wallet_api.routes.partner_terminals import PartnerTerminalsController, PosController
 from wallet_api.routes.pos import PartnerVerificationsController, PosVerifyController
-from wallet_api.routes.presence import ConsentController, LocationController, PresenceController
+from wallet_api.routes.presence import ConsentController, PresenceController
 from wallet_api.routes.users import MeController, SignupController
 from wallet_api.services import build_services
 from wallet_api.settings import Settings
@@ -57,7 +58,6 @@ ROUTE_HANDLERS = [
     PartnerVerificationsController,
     ConsentController,
     PresenceController,
-    LocationController,
 ]
 
 
@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
         logging_config=None,
     )
-    # Outermost layer, outside routing, so unmatched paths are logged and counted too.
-    app.asgi_handler = Observability(app.asgi_handler)
+    # Outside routing: unmatched paths are logged and counted too (Observability, outermost),
+    # and most location reports are answered without the framework (LocationFastPath).
+    app.asgi_handler = Observability(LocationFastPath(app.asgi_handler))
     return app

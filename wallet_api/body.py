@@ -7,16 +7,17 @@ this one is a single ``msgspec`` decode (the routes that use it are the ones mea
 against the one-round-trip baseline, docs/benchmarks.md).  Nothing else changes: the
 OpenAPI schema is the struct's own, conversions are as lax as Litestar's (``strict=False``),
 and errors reach the same handlers (``errors.py``) as the same problem+json.
+
+``read_body``: a whole small body straight from the ASGI messages, for the layers that read
+one before Litestar does (idempotency, the location fast path).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Generator, Iterable
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Generator
+from typing import Any, Generic, TypeVar
 
 import msgspec
-from litestar import Request
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.dto._backend import DTOBackend
@@ -26,18 +27,26 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.spec import Reference, Schema
-from litestar.types import Empty, Receive
+from litestar.types import Receive
 from litestar.typing import FieldDefinition
 
 T = TypeVar("T", bound=msgspec.Struct)
 
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def struct_decoder(model: type[T]) -> msgspec.json.Decoder[T]:
+    """The one JSON decoder of ``model`` bodies, built once: as lax as Litestar's own
+    conversions (``strict=False``)."""
+    decoder = _DECODERS.get(model)
+    if decoder is None:
+        decoder = _DECODERS[model] = msgspec.json.Decoder(model, strict=False)
+    return decoder
+
 
 class StructBody(AbstractDTO[T], Generic[T]):
     """Use as ``@post(..., dto=StructBody[Model], return_dto=None)`` with ``data: Model``."""
-
-    _decoders: ClassVar[dict[type[Any], msgspec.json.Decoder[Any]]] = {}
 
     @classmethod
     def create_for_field_definition(
@@ -47,8 +56,7 @@ class StructBody(AbstractDTO[T], Generic[T]):
         backend_cls: type[DTOBackend] | None = None,
     ) -> None:
         """No transfer model to build: decoding needs the model type alone."""
-        if cls.model_type not in cls._decoders:
-            cls._decoders[cls.model_type] = msgspec.json.Decoder(cls.model_type, strict=False)
+        struct_decoder(cls.model_type)
 
     @classmethod
     def create_openapi_schema(
@@ -71,7 +79,7 @@ class StructBody(AbstractDTO[T], Generic[T]):
 
     def decode_bytes(self, value: bytes) -> T:
         try:
-            decoded: T = self._decoders[self.model_type].decode(value)
+            decoded: T = struct_decoder(self.model_type).decode(value)
         except msgspec.ValidationError as exc:
             # The shape Litestar gives a failed signature field, so errors.py reads it alike.
             raise ValidationException(
@@ -83,34 +91,6 @@ class StructBody(AbstractDTO[T], Generic[T]):
 
     def decode_builtins(self, value: dict[str, Any]) -> T:
         return msgspec.convert(value, self.model_type, strict=False)
-
-
-class SmallBodyRequest(Request[Any, Any, Any]):
-    """A request whose ``body()`` reads the ASGI messages itself: for the phone's evidence
-    routes, whose bodies are small and arrive in one message.
-
-    Litestar's own reads through an async generator and parses every header into a
-    multidict to find ``Content-Length``; on the location route that was ~4 % of the
-    request's instructions (docs/benchmarks.md).  The rules are the same: a
-    ``Content-Length`` or a body over the route's limit is 413, a malformed
-    ``Content-Length`` is 400."""
-
-    async def body(self) -> bytes:
-        if self._body is not Empty:
-            return self._body
-        if (cached := self._connection_state.body) is not Empty:
-            self._body = cached
-            return cached
-        limit = self.route_handler.resolve_request_max_body_size() or math.inf
-        announced = _content_length(self.scope["headers"])
-        if announced is not None and announced > limit:
-            raise RequestEntityTooLarge
-        body = await read_body(self.receive, limit)
-        if body is None:
-            raise RequestEntityTooLarge
-        self.is_connected = False
-        self._body = self._connection_state.body = body
-        return body
 
 
 async def read_body(receive: Receive, limit: float) -> bytes | None:
@@ -132,15 +112,3 @@ async def read_body(receive: Receive, limit: float) -> bytes | None:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                raise ClientException(
-                    f"Invalid content-length: {value.decode('latin-1')!r}"
-                ) from None
-    return None

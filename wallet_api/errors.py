@@ -20,6 +20,8 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kernel import errors as domain
 from wallet_api.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
@@ -166,6 +168,13 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[byte
     )
 
 
+def handle_redis_unreachable(request: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
+    """Redis lost or too slow: the client may retry (503), on every route alike."""
+    log.warning("redis unreachable", extra={"route": request.scope.get("path_template")})
+    unreachable = domain.Unavailable("Redis is not reachable", code="redis_unavailable")
+    return problem_response(domain_problem(unreachable, _request_id(request)))
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
     log.error(
         "unhandled exception",
@@ -187,5 +196,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     domain.DomainError: handle_domain_error,
     ValidationException: handle_validation_error,
     HTTPException: handle_http_exception,
+    RedisConnectionError: handle_redis_unreachable,
+    RedisTimeoutError: handle_redis_unreachable,
     Exception: handle_unexpected,
 }

@@ -24,22 +24,13 @@ from geofence.models import (
     Visit,
 )
 from kernel.structs import Page
-from wallet_api.body import SmallBodyRequest, StructBody
-from wallet_api.dependencies import (
-    USER,
-    AnyRequest,
-    PrincipalDep,
-    RecheckCredentialOnError,
-    ServicesDep,
-    principal_of,
-    requires,
-    services_of,
-    unchecked_credential,
-)
+from wallet_api.body import StructBody
+from wallet_api.dependencies import USER, PrincipalDep, ServicesDep, requires
 from wallet_api.openapi_docs import AUTHED, problems
 
 # 100 fixes or sightings are about 15 KB; a bigger body is not a phone's.
 EVIDENCE_MAX_BODY_BYTES = 64 * 1024
+LOCATION_PATH = "/v1/me/location"
 
 
 class ConsentController(Controller):
@@ -73,21 +64,15 @@ class ConsentController(Controller):
         return await services.presence.update_consent(user.subject_id, data)
 
 
-class LocationController(Controller):
-    """The phone's most frequent call: a user token this worker has seen is admitted without
-    its own Redis lookup, and the state's read or write-back checks it in the same round trip
-    (``requires(..., checked_by_handler=True)``; a revoked token still gets 401, also where
-    the answer would have been another error: ``RecheckCredentialOnError``)."""
-
+class PresenceController(Controller):
     path = "/v1/me"
     tags = ["presence"]
-    before_request = requires("user", checked_by_handler=True)
-    middleware = [RecheckCredentialOnError]
-    request_class = SmallBodyRequest
+    dependencies = USER
+    before_request = requires("user")
     security = [{"BearerAuth": []}]
 
     @post(
-        "/location",
+        LOCATION_PATH.removeprefix("/v1/me"),
         operation_id="reportLocation",
         summary="Report one location fix or a batch",
         status_code=HTTP_200_OK,
@@ -97,24 +82,13 @@ class LocationController(Controller):
         responses=problems(*AUTHED, 409, 413, 503),
     )
     async def report_location(
-        self, request: AnyRequest, data: JSONBody[LocationReport]
+        self, services: ServicesDep, user: PrincipalDep, data: JSONBody[LocationReport]
     ) -> PresenceResult:
         """The enter/exit/dwell transitions the fixes caused; stale, too old, future and
         implausibly fast fixes are counted in `ignored`. Sending a fix twice is harmless."""
-        # No dependency injection on the phone's most frequent call (measured, see
-        # docs/benchmarks.md): the services from the app state, the user from the hook.
-        user, services = principal_of(request), services_of(request)
-        digest = unchecked_credential(request)
-        check = None if digest is None else services.users.credential_check(user.subject_id, digest)
-        return await services.presence.report_location(user.subject_id, data, check)
-
-
-class PresenceController(Controller):
-    path = "/v1/me"
-    tags = ["presence"]
-    dependencies = USER
-    before_request = requires("user")
-    security = [{"BearerAuth": []}]
+        # Most reports never reach this handler: ``wallet_api/location_fast_path.py``
+        # answers those of tokens this worker knows, and passes the rest here.
+        return await services.presence.report_location(user.subject_id, data)
 
     @post(
         "/beacons",
