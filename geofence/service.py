@@ -58,7 +58,6 @@ from geofence.state import (
     Outcome,
     PresenceState,
     SightingEvidence,
-    TransitionEvent,
     Undecided,
 )
 from geofence.store import VISITS_TTL_S, PresenceStore
@@ -373,16 +372,6 @@ class PresenceService:
     async def erase(self, user_id: str) -> None:
         self._forget_cached(user_id)
         await self._store.erase(user_id)
-
-
-def _transition(event: TransitionEvent) -> Transition:
-    return Transition(
-        type=event.type,
-        store_id=event.store_id,
-        issuer_id=event.issuer_id,
-        zone=event.zone,
-        at=_at(event.at),
-    )
 
 
 def _visit(visit: ClosedVisit) -> Visit:

@@ -75,18 +75,14 @@ def authorization_of(request: AnyRequest | Scope) -> str | None:
     return None
 
 
-def principal_of(request: AnyRequest) -> Principal:
-    """The principal ``requires`` authenticated."""
-    principal: Principal = request.scope["state"][_PRINCIPAL]
-    return principal
-
-
 async def _principal(request: AnyRequest, services: ServicesDep) -> Principal:
+    """The principal ``requires`` authenticated."""
     # ``services`` is unused: asking for it makes Litestar resolve the two dependencies one
     # after the other.  Independent dependencies are resolved in an anyio task group, which
     # costs more than both of them (measured: about a fifth of a user request).
     del services
-    return principal_of(request)
+    principal: Principal = request.scope["state"][_PRINCIPAL]
+    return principal
 
 
 SERVICES = {"services": Provide(_services)}

@@ -451,9 +451,9 @@ def test_an_unchecked_token_gets_503_not_an_error_answer_when_redis_is_lost(
 
 
 def test_the_location_body_limit_holds_however_the_body_arrives(client: Client) -> None:
-    """The location route reads its body itself (``SmallBodyRequest``): an announced length
-    over the route's 64 KB, a chunked body that grows past it and a malformed length are
-    refused as on every other route, and a body in several chunks is read whole."""
+    """The location fast path reads the body of a known token's report itself: an announced
+    length over the route's 64 KB, a chunked body that grows past it and a malformed length
+    are refused as on every other route, and a body in several chunks is read whole."""
     user = new_user(client)
     json_ = {**user, "content-type": "application/json"}
     small = msgspec.json.encode(fix_body(5, ago_s=5))
