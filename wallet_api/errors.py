@@ -168,11 +168,19 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[byte
     )
 
 
-def handle_redis_unreachable(request: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+def redis_unreachable_problem(route: str | None, request_id: str | None) -> Problem:
     """Redis lost or too slow: the client may retry (503), on every route alike."""
-    log.warning("redis unreachable", extra={"route": request.scope.get("path_template")})
+    log.warning("redis unreachable", extra={"route": route, "request_id": request_id})
     unreachable = domain.Unavailable("Redis is not reachable", code="redis_unavailable")
-    return problem_response(domain_problem(unreachable, _request_id(request)))
+    return domain_problem(unreachable, request_id)
+
+
+def handle_redis_unreachable(request: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
+    route = request.scope.get("path_template")
+    return problem_response(redis_unreachable_problem(route, _request_id(request)))
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
@@ -196,7 +204,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     domain.DomainError: handle_domain_error,
     ValidationException: handle_validation_error,
     HTTPException: handle_http_exception,
-    RedisConnectionError: handle_redis_unreachable,
-    RedisTimeoutError: handle_redis_unreachable,
+    **dict.fromkeys(REDIS_UNREACHABLE, handle_redis_unreachable),
     Exception: handle_unexpected,
 }

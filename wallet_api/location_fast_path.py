@@ -13,9 +13,11 @@ This layer sits outside routing and answers a report itself only when all of the
 
 Every other request goes on to the Litestar route (``routes/presence.py``) with the body
 replayed: it authenticates the token in full and answers every error exactly as the rest of
-the API does, and it is the route the OpenAPI document describes.  Giving up costs the
-user's state nothing: the presence write-back is one script that applies the whole outcome
-or refuses it.
+the API does, and it is the route the OpenAPI document describes.  The service raises those
+errors before it writes anything (the write-back is one script that applies the whole
+outcome or refuses it), so the route runs the report again harmlessly.  The one exception
+is answered here: Redis lost or timed out is 503 ``redis_unavailable``, as the route would
+answer, because the script may have run before its reply was lost.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from geofence.models import LocationReport
 from kernel.errors import Unauthenticated
 from wallet_api.body import read_body, struct_decoder
 from wallet_api.dependencies import authorization_of
+from wallet_api.errors import REDIS_UNREACHABLE, redis_unreachable_problem
+from wallet_api.problems import Problem, send_problem
 from wallet_api.routes.presence import EVIDENCE_MAX_BODY_BYTES, LOCATION_PATH
 from wallet_api.services import Services
 
@@ -70,13 +74,17 @@ class LocationFastPath:
             await self._app(scope, receive, send)
             return
         read: list[ReceiveMessage] = []
-        payload = await _answer(scope["app"].state.services, scope, _recording(receive, read))
-        if payload is None:
+        answer = await _answer(scope["app"].state.services, scope, _recording(receive, read))
+        if answer is None:
             PASSED.inc()
             await self._app(scope, _replaying(read, receive), send)
             return
         ANSWERED.inc()
         scope["path_template"] = LOCATION_PATH  # what Litestar's routing would have set
+        if isinstance(answer, Problem):
+            await send_problem(send, answer)
+            return
+        payload = answer
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(payload)),
@@ -85,8 +93,8 @@ class LocationFastPath:
         await send(HTTPResponseBodyEvent(type="http.response.body", body=payload, more_body=False))
 
 
-async def _answer(services: Services, scope: Scope, receive: Receive) -> bytes | None:
-    """The 200 body, or None: the Litestar route is to answer."""
+async def _answer(services: Services, scope: Scope, receive: Receive) -> bytes | Problem | None:
+    """The 200 body, the 503 problem, or None: the Litestar route is to answer."""
     try:
         known = services.auth.known_user(authorization_of(scope))
     except Unauthenticated:
@@ -107,9 +115,11 @@ async def _answer(services: Services, scope: Scope, receive: Receive) -> bytes |
     except CredentialRevoked:
         services.auth.forget_user(token_digest)  # the route looks it up again, and refuses
         return None
+    except REDIS_UNREACHABLE:
+        return redis_unreachable_problem(LOCATION_PATH, scope["state"].get("request_id"))
     except Exception:
-        # Every error (no consent, a bad batch, Redis gone) is the route's to answer, as on
-        # every route; nothing was written, so running the report again there is harmless.
+        # No consent, a bad batch, a loading index, a busy user: raised before any write,
+        # and the route's to answer after it has authenticated the token.
         return None
     return encode_json(result)
 
@@ -133,7 +143,10 @@ def _recording(receive: Receive, read: list[ReceiveMessage]) -> Receive:
 def _replaying(read: list[ReceiveMessage], receive: Receive) -> Receive:
     """The messages this layer read, then the rest of the connection's."""
 
+    pending = iter(read)
+
     async def replayed() -> Any:
-        return read.pop(0) if read else await receive()
+        message = next(pending, None)
+        return message if message is not None else await receive()
 
     return replayed

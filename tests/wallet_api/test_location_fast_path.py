@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import httpx
+import msgspec
 from litestar.testing import TestClient
 
 from tests.geofence.presence_api import (
@@ -19,6 +20,7 @@ from tests.geofence.presence_api import (
     new_user,
     wait_until_index_holds,
 )
+from tests.redis_proxy import redis_proxy
 from wallet_api.app import create_app
 from wallet_api.settings import Settings
 
@@ -82,3 +84,19 @@ def test_what_the_fast_path_cannot_answer_reaches_the_route_whole(client: Client
         assert counted == {"fast_path": 0.0, "route": 1.0}
     invalid = _report(client, known, {**whole, "lat": 91})[0].json()
     assert invalid["errors"][0]["field"] == "lat"
+
+
+def test_a_report_that_meets_a_lost_redis_is_503_from_the_fast_path(
+    settings: Settings, redis_url: str
+) -> None:
+    """Not run again on the route: the write-back may have run before its reply was lost,
+    and the route could then only call the fix stale."""
+    with redis_proxy(redis_url) as proxy:
+        reachable_until_cut = msgspec.structs.replace(settings, redis_url=proxy.url)
+        with TestClient(create_app(reachable_until_cut)) as worker:
+            user = new_user(worker)
+            proxy.cut()
+            response, counted = _report(worker, user, fix_body(5, ago_s=5))
+            assert (response.status_code, response.json()["code"]) == (503, "redis_unavailable")
+            assert response.headers["content-type"] == "application/problem+json"
+            assert counted == {"fast_path": 1.0, "route": 0.0}

@@ -410,9 +410,10 @@ def _refusals(client: Client, user: dict[str, str]) -> list[tuple[int, str]]:
 
 
 def test_every_answer_to_an_erased_users_remembered_token_is_401(client: Client) -> None:
-    """A remembered token skips its lookup only until the answer is an error: then the token
-    is looked up before the answer leaves, so an erased user's phone is told to sign in
-    again (401), not that its body was malformed, too large or invalid."""
+    """A remembered token skips its lookup only while the answer is a success: every report
+    the fast path cannot answer goes to the route, which looks the token up first, so an
+    erased user's phone is told to sign in again (401), not that its body was malformed,
+    too large or invalid."""
     _, partner = new_partner(client)
     new_store(client, partner)
     user, other = new_user(client), new_user(client)
@@ -431,11 +432,11 @@ def test_every_answer_to_an_erased_users_remembered_token_is_401(client: Client)
     assert locate(client, other, fix_body(5, ago_s=5))["transitions"] != []
 
 
-def test_an_unchecked_token_gets_503_not_an_error_answer_when_redis_is_lost(
+def test_a_remembered_token_gets_503_not_an_error_answer_when_redis_is_lost(
     settings: Settings, redis_url: str
 ) -> None:
-    """A remembered token's error answer waits for the token's lookup; with Redis gone the
-    lookup cannot tell, so the phone is told to retry (503), not that its body was bad."""
+    """A remembered token's bad report goes to the route, whose lookup of the token cannot
+    tell with Redis gone: the phone is told to retry (503), not that its body was bad."""
     with redis_proxy(redis_url) as proxy:
         reachable_until_cut = msgspec.structs.replace(settings, redis_url=proxy.url)
         with TestClient(create_app(reachable_until_cut)) as worker:
@@ -451,9 +452,10 @@ def test_an_unchecked_token_gets_503_not_an_error_answer_when_redis_is_lost(
 
 
 def test_the_location_body_limit_holds_however_the_body_arrives(client: Client) -> None:
-    """The location fast path reads the body of a known token's report itself: an announced
-    length over the route's 64 KB, a chunked body that grows past it and a malformed length
-    are refused as on every other route, and a body in several chunks is read whole."""
+    """The location fast path reads a known token's body itself and passes on what it cannot
+    read whole: an announced length over the route's 64 KB, a chunked body that grows past
+    it and a malformed length are refused as on every other route, and a body in several
+    chunks is read whole."""
     user = new_user(client)
     json_ = {**user, "content-type": "application/json"}
     small = msgspec.json.encode(fix_body(5, ago_s=5))
