@@ -19,7 +19,8 @@ _DESCRIPTIONS = {
     503: "Dependency unavailable",
 }
 
-AUTHED = (400, 401, 403, 422)
+# Every authenticated route looks its token up in Redis: 503 when Redis is lost or too slow.
+AUTHED = (400, 401, 403, 422, 503)
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:

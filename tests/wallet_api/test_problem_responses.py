@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 import redis
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.conftest import bearer
+from tests.redis_proxy import redis_proxy
+from wallet_api.app import create_app
+from wallet_api.settings import Settings
 
 Client = TestClient[Litestar]
 PROBLEM = "application/problem+json"
@@ -98,3 +102,16 @@ def test_missing_or_garbled_token(client: Client, headers: dict[str, str]) -> No
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["code"] in {"unauthenticated", "invalid_token"}
+
+
+def test_redis_lost_is_503_on_every_kind_of_route(settings: Settings, redis_url: str) -> None:
+    """Not 500: the client may retry once Redis is back (documented on every such route)."""
+    with redis_proxy(redis_url) as proxy:
+        cut_later = msgspec.structs.replace(settings, redis_url=proxy.url)
+        with TestClient(create_app(cut_later)) as app:
+            user = bearer(app.post("/v1/users", json={}).json()["token"])
+            proxy.cut()
+            assert_problem(app.get("/v1/me", headers=user), 503, "redis_unavailable")
+            assert_problem(app.post("/v1/users", json={}), 503, "redis_unavailable")
+            partner = bearer("wpk_unknown-key")
+            assert_problem(app.get("/v1/partner/stores", headers=partner), 503, "redis_unavailable")

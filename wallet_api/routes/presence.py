@@ -79,7 +79,7 @@ class PresenceController(Controller):
         request_max_body_size=EVIDENCE_MAX_BODY_BYTES,
         dto=StructBody[LocationReport],
         return_dto=None,
-        responses=problems(*AUTHED, 409, 413, 503),
+        responses=problems(*AUTHED, 409, 413),
     )
     async def report_location(
         self, services: ServicesDep, user: PrincipalDep, data: JSONBody[LocationReport]
@@ -96,7 +96,7 @@ class PresenceController(Controller):
         summary="Report beacon sightings",
         status_code=HTTP_200_OK,
         request_max_body_size=EVIDENCE_MAX_BODY_BYTES,
-        responses=problems(*AUTHED, 409, 413, 503),
+        responses=problems(*AUTHED, 409, 413),
     )
     async def report_beacons(
         self, services: ServicesDep, user: PrincipalDep, data: JSONBody[BeaconReport]
@@ -109,7 +109,7 @@ class PresenceController(Controller):
         operation_id="reportRegionEvent",
         summary="Report an OS region enter or exit",
         status_code=HTTP_200_OK,
-        responses=problems(*AUTHED, 409, 503),
+        responses=problems(*AUTHED, 409),
     )
     async def report_region_event(
         self, services: ServicesDep, user: PrincipalDep, data: JSONBody[RegionEvent]
@@ -122,7 +122,7 @@ class PresenceController(Controller):
         "/regions",
         operation_id="syncRegions",
         summary="The regions the phone should monitor",
-        responses=problems(*AUTHED, 503),
+        responses=problems(*AUTHED),
     )
     async def sync_regions(
         self,

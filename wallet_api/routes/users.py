@@ -30,7 +30,7 @@ class SignupController(Controller):
         status_code=HTTP_201_CREATED,
         guards=[_create_limit],
         opt={"idempotent": True},
-        responses=problems(400, 409, 413, 422, 429),
+        responses=problems(400, 409, 413, 422, 429, 503),
     )
     async def create_user(
         self, services: ServicesDep, data: JSONBody[CreateUser | None] = None
