@@ -84,13 +84,12 @@ class LocationFastPath:
         if isinstance(answer, Problem):
             await send_problem(send, answer)
             return
-        payload = answer
         headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(payload)),
+            (b"content-length", b"%d" % len(answer)),
         ]
         await send(HTTPResponseStartEvent(type="http.response.start", status=200, headers=headers))
-        await send(HTTPResponseBodyEvent(type="http.response.body", body=payload, more_body=False))
+        await send(HTTPResponseBodyEvent(type="http.response.body", body=answer, more_body=False))
 
 
 async def _answer(services: Services, scope: Scope, receive: Receive) -> bytes | Problem | None:
@@ -142,7 +141,6 @@ def _recording(receive: Receive, read: list[ReceiveMessage]) -> Receive:
 
 def _replaying(read: list[ReceiveMessage], receive: Receive) -> Receive:
     """The messages this layer read, then the rest of the connection's."""
-
     pending = iter(read)
 
     async def replayed() -> Any:
